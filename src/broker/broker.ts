@@ -1,0 +1,229 @@
+/**
+ * The broker core: sessions, subscriptions, retained messages, wills and counters. Connections reach it
+ * through `BrokerPort`; listeners hand it transports. No sockets here.
+ */
+import { EventEmitter } from 'node:events';
+import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from './config.js';
+import { Connection } from './connection.js';
+import { emptyHooks, type BrokerHooks, type ClientInfo } from './hooks.js';
+import { silentLogger, type Logger } from './logger.js';
+import { PublishOutcome, type BrokerPort, type SessionOwner, type TransportPort, type Will } from './ports.js';
+import { Router } from './router.js';
+import { Session, type SessionCounters } from './session.js';
+import { TopicTree } from './topic-tree.js';
+import { systemClock, type Clock, type Message, type SubscriptionOptions } from './types.js';
+import { MemoryRetainedStore } from '../store/memory-retained.js';
+import type { RetainedStore } from '../store/types.js';
+
+export interface BrokerStats extends SessionCounters {
+  startedAt: number;
+  connectionsTotal: number;
+  connectionsRefused: number;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  quotaRefusals: number;
+}
+
+export interface BrokerDeps {
+  clock?: Clock;
+  log?: Logger;
+  retained?: RetainedStore;
+  hooks?: Partial<BrokerHooks>;
+}
+
+const NEVER = 0xffff_ffff;
+
+export class Broker extends EventEmitter implements BrokerPort {
+  readonly options: ResolvedBrokerOptions;
+  readonly hooks: BrokerHooks;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly retained: RetainedStore;
+  readonly sessions = new Map<string, Session>();
+  readonly tree = new TopicTree();
+  readonly connections = new Set<Connection>();
+  readonly stats: BrokerStats;
+  private readonly router: Router;
+  private readonly owners = new Map<string, SessionOwner>();
+  private readonly pendingWills = new Map<string, { will: Will; timer: unknown }>();
+  private closing = false;
+
+  constructor(options: BrokerOptions = {}, deps: BrokerDeps = {}) {
+    super();
+    this.options = resolveOptions(options);
+    this.hooks = { ...emptyHooks(), ...deps.hooks };
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log ?? silentLogger;
+    this.retained = deps.retained ?? new MemoryRetainedStore();
+    this.router = new Router(this.tree, this.sessions);
+    this.stats = {
+      startedAt: this.clock.now(), connectionsTotal: 0, connectionsRefused: 0, messagesIn: 0, messagesOut: 0,
+      bytesIn: 0, bytesOut: 0, quotaRefusals: 0, droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0,
+    };
+  }
+
+  /** A new transport: returns its engine, or undefined when the broker refuses more connections. */
+  accept(transport: TransportPort): Connection | undefined {
+    if (this.closing || this.connections.size >= this.options.limits.maxConnections) {
+      this.stats.connectionsRefused++;
+      this.log.warn({ remote: transport.remoteAddress, connections: this.connections.size }, 'connection refused: limit reached');
+      transport.close();
+      return undefined;
+    }
+    const conn = new Connection(transport, this);
+    this.connections.add(conn);
+    this.stats.connectionsTotal++;
+    return conn;
+  }
+
+  count(event: 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'droppedTooLarge', n = 1): void {
+    this.stats[event] += n;
+  }
+
+  emitConnected(client: ClientInfo): void {
+    this.log.info({ clientId: client.clientId, remote: client.remoteAddress, version: client.protocolVersion }, 'client connected');
+    this.emit('clientConnected', client);
+  }
+
+  openSession(conn: SessionOwner, clientId: string, clean: boolean): { session: Session; present: boolean } {
+    const owner = this.owners.get(clientId);
+    if (owner && owner !== conn) {
+      // [MQTT-3.1.4-3] session takeover: the old connection gets 0x8E and is closed.
+      this.log.info({ clientId }, 'session taken over');
+      owner.disconnect(0x8e, 'session taken over');
+    }
+    this.owners.set(clientId, conn);
+    const pending = this.pendingWills.get(clientId);
+    if (pending) {
+      this.clock.clearTimeout(pending.timer);
+      this.pendingWills.delete(clientId);
+      // A delayed will is cancelled by the session resuming; a clean start ends the session: send it.
+      if (clean) this.publishWill(pending.will);
+    }
+    let session = this.sessions.get(clientId);
+    if (session && clean) {
+      this.endSession(session);
+      session = undefined;
+    }
+    if (session) {
+      this.clock.clearTimeout(session.expiryTimer);
+      session.generation++;
+      return { session, present: true };
+    }
+    session = new Session(clientId, this.options.limits, this.stats, () => this.clock.now());
+    this.sessions.set(clientId, session);
+    return { session, present: false };
+  }
+
+  connectionClosed(conn: SessionOwner, session: Session | undefined, will: Will | undefined): void {
+    this.connections.delete(conn as Connection);
+    if (!session) return;
+    this.emit('clientDisconnected', conn.info());
+    if (this.owners.get(session.clientId) !== conn) {
+      if (will) this.publishWill(will);
+      return;
+    }
+    this.owners.delete(session.clientId);
+    const ending = session.expiryInterval === 0;
+    this.redistribute(session, ending);
+    if (will) {
+      const delay = Math.min(will.delay, session.expiryInterval);
+      if (delay > 0 && !ending) {
+        // [MQTT-3.1.3-9] wait the Will Delay Interval; reconnecting in time cancels it.
+        const timer = this.clock.setTimeout(() => {
+          this.pendingWills.delete(session.clientId);
+          this.publishWill(will);
+        }, delay * 1000);
+        this.pendingWills.set(session.clientId, { will, timer });
+      } else {
+        this.publishWill(will);
+      }
+    }
+    if (ending) this.endSession(session);
+    else if (session.expiryInterval !== NEVER) {
+      session.expiryTimer = this.clock.setTimeout(() => {
+        if (!this.owners.has(session.clientId)) this.endSession(session);
+      }, session.expiryInterval * 1000);
+    }
+  }
+
+  /** The session ends: its subscriptions go, a pending will is sent [MQTT-3.1.2-8]. */
+  private endSession(session: Session): void {
+    if (this.sessions.get(session.clientId) !== session) return;
+    this.sessions.delete(session.clientId);
+    for (const filter of session.subscriptions.keys()) this.tree.remove(session.clientId, filter);
+    const pending = this.pendingWills.get(session.clientId);
+    if (pending) {
+      this.clock.clearTimeout(pending.timer);
+      this.pendingWills.delete(session.clientId);
+      this.publishWill(pending.will);
+    }
+    this.redistribute(session, true);
+    session.clear();
+    this.clock.clearTimeout(session.expiryTimer);
+  }
+
+  /** Shared-subscription messages not acknowledged by a member that left go to another member. */
+  private redistribute(session: Session, all: boolean): void {
+    for (const out of session.takeShared(all)) {
+      const t = this.router.pickMember(out.group!, out.message, out.message.payload.length, session);
+      if (t) t.session.deliver(out.message, t.qos, t.retain, t.ids, t.group);
+      else this.log.warn({ topic: out.message.topic, group: out.group!.name }, 'shared message kept: no other member can take it');
+    }
+  }
+
+  private publishWill(will: Will): void {
+    const message: Message = { ...will.message };
+    const expiry = message.properties?.messageExpiryInterval;
+    if (expiry !== undefined) message.expiresAt = this.clock.now() + expiry * 1000;
+    this.publish(message);
+    if (message.retain) this.retain(message);
+  }
+
+  publish(message: Message): PublishOutcome {
+    const outcome = this.router.route(message);
+    if (outcome === PublishOutcome.QuotaExceeded) this.stats.quotaRefusals++;
+    if (this.listenerCount('messagePublished') > 0) this.emit('messagePublished', message);
+    return outcome;
+  }
+
+  retain(message: Message): void {
+    if (message.payload.length === 0) this.retained.delete(message.topic); // [MQTT-3.3.1-6] [MQTT-3.3.1-7]
+    else this.retained.set({ ...message, retain: true, fanout: undefined });
+  }
+
+  subscribe(session: Session, filter: string, options: SubscriptionOptions): boolean {
+    session.subscriptions.set(filter, options);
+    return this.tree.add(session.clientId, filter, options);
+  }
+
+  unsubscribe(session: Session, filter: string): boolean {
+    session.subscriptions.delete(filter);
+    return this.tree.remove(session.clientId, filter);
+  }
+
+  /** Retained messages for a new subscription, with RETAIN set [MQTT-3.3.1-9]. */
+  sendRetained(session: Session, filter: string, options: SubscriptionOptions): void {
+    const ids = options.subscriptionIdentifier ? [options.subscriptionIdentifier] : [];
+    for (const m of this.retained.match(filter, this.clock.now())) {
+      session.deliver(m, Math.min(m.qos, options.qos) as 0 | 1 | 2, true, ids);
+    }
+  }
+
+  /** Publishes a message from the broker itself ($SYS, admin tools). */
+  publishInternal(message: Message): PublishOutcome {
+    const outcome = this.publish(message);
+    if (message.retain) this.retain(message);
+    return outcome;
+  }
+
+  /** Graceful stop: v5 clients get DISCONNECT 0x8B [MQTT-3.14.2-1]; timers cleared. */
+  shutdown(): void {
+    this.closing = true;
+    for (const c of [...this.connections]) c.disconnect(0x8b, 'server shutting down');
+    for (const { timer } of this.pendingWills.values()) this.clock.clearTimeout(timer);
+    for (const s of this.sessions.values()) this.clock.clearTimeout(s.expiryTimer);
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * One client connection's engine: decoded packets and an injected clock in, packets and broker calls
+ * out. It never touches a socket: bytes leave through `TransportPort`. Packet handlers live in
+ * handlers/, one file per packet type.
+ */
+import {
+  PublishFanout, encodePacket, isMoatError, connackReturnCodeV4,
+  type Packet, type ProtocolVersion, type PublishVariant,
+} from '../codec/index.js';
+import { dispatch } from './handlers/dispatch.js';
+import type { ClientInfo } from './hooks.js';
+import type { BrokerPort, SessionOwner, TransportPort, Will } from './ports.js';
+import type { Outgoing, Session, SessionLink } from './session.js';
+import type { Message } from './types.js';
+
+export const enum ConnState { AwaitConnect, Authenticating, Connected, Closed }
+
+export class Connection implements SessionOwner, SessionLink {
+  state = ConnState.AwaitConnect;
+  version: ProtocolVersion = 4;
+  clientId = '';
+  username: string | undefined;
+  session: Session | undefined;
+  will: Will | undefined;
+  /** Keep alive in force, seconds (the client's, or the Server Keep Alive). */
+  keepAlive = 0;
+  /** What the client allows us: Receive Maximum, Maximum Packet Size, Topic Alias Maximum (v5). */
+  clientReceiveMaximum = 65_535;
+  clientMaxPacketSize = Number.POSITIVE_INFINITY;
+  clientTopicAliasMaximum = 0;
+  /** [MQTT-3.1.2-29] false: no Reason String / User Properties except on PUBLISH, CONNACK, DISCONNECT. */
+  problemInformation = true;
+  /** Session Expiry Interval from CONNECT; DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]. */
+  connectSessionExpiry = 0;
+  readonly inboundAliases = new Map<number, string>();
+  readonly outboundAliases = new Map<string, number>();
+  /** Aliases handed out for packets that were then discarded: the client never learned them. */
+  private readonly freeAliases: number[] = [];
+  /** QoS 1/2 PUBLISH received and not yet completed, against our Receive Maximum [MQTT-3.3.4-9]. */
+  inboundInFlight = 0;
+  /** Enhanced authentication in progress or done: method and the handler's scratch state. */
+  auth: { method: string; state: Record<string, unknown> } | undefined;
+  readonly abort = new AbortController();
+  private lastActivity: number;
+  private keepAliveTimer: unknown;
+  private connectTimer: unknown;
+  private busy = false;
+  private pending: Packet[] = [];
+
+  constructor(readonly transport: TransportPort, readonly broker: BrokerPort) {
+    const clock = broker.clock;
+    this.lastActivity = clock.now();
+    this.connectTimer = clock.setTimeout(() => {
+      if (this.state === ConnState.AwaitConnect || this.state === ConnState.Authenticating) {
+        broker.log.info({ remote: transport.remoteAddress }, 'connect timeout');
+        this.close();
+      }
+    }, broker.options.limits.connectTimeoutMs);
+  }
+
+  /** One decoded packet from the transport. Handlers run in order; an async hook holds the rest. */
+  receive(packet: Packet): void {
+    if (this.state === ConnState.Closed) return;
+    if (this.busy) {
+      this.pending.push(packet);
+      if (this.pending.length === 1) this.transport.pause();
+      return;
+    }
+    this.run(packet);
+  }
+
+  private run(packet: Packet): void {
+    this.lastActivity = this.broker.clock.now();
+    let result: void | Promise<void>;
+    try {
+      result = dispatch(this, packet);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (result instanceof Promise) {
+      this.busy = true;
+      result.then(() => this.resumeAfterAsync(), (err: unknown) => {
+        this.busy = false;
+        this.fail(err);
+      });
+    }
+  }
+
+  private resumeAfterAsync(): void {
+    this.busy = false;
+    while (!this.busy && this.pending.length > 0 && this.state !== ConnState.Closed) this.run(this.pending.shift()!);
+    if (!this.busy && this.state !== ConnState.Closed) this.transport.resume();
+  }
+
+  /** The codec or a handler refused: answer with the reason code (CONNACK or DISCONNECT), then close. */
+  fail(err: unknown): void {
+    if (this.state === ConnState.Closed) return;
+    const reasonCode = isMoatError(err) && err.reasonCode !== undefined ? err.reasonCode : 0x83;
+    const level = isMoatError(err) ? 'info' : 'error';
+    this.broker.log[level]({ clientId: this.clientId || undefined, remote: this.transport.remoteAddress,
+      code: isMoatError(err) ? err.code : undefined, reasonCode, err: isMoatError(err) ? undefined : err },
+    isMoatError(err) ? err.message : 'connection handler failed');
+    if (this.state === ConnState.Connected) {
+      this.disconnect(reasonCode);
+      return;
+    }
+    // Before CONNACK: a CONNACK with the reason code where the version allows one [MQTT-3.2.2-8].
+    if (this.version === 5) this.send({ type: 'connack', sessionPresent: false, reasonCode });
+    else if (isMoatError(err, 'MOAT_ERR_UNSUPPORTED_PROTOCOL')) {
+      this.send({ type: 'connack', sessionPresent: false, reasonCode: 1 });
+    }
+    this.close();
+  }
+
+  /** Refuses a CONNECT: CONNACK with the reason code (3.1.1: the mapped return code), then close. */
+  refuseConnect(reasonCode: number): void {
+    const code = this.version === 5 ? reasonCode : connackReturnCodeV4(reasonCode);
+    this.send({ type: 'connack', sessionPresent: false, reasonCode: code });
+    this.close();
+  }
+
+  /** Server-initiated close; v5 clients get DISCONNECT with the reason code first [MQTT-3.14.0-1]. */
+  disconnect(reasonCode: number, reason?: string): void {
+    if (this.state === ConnState.Closed) return;
+    if (this.version === 5 && this.state === ConnState.Connected) {
+      this.send({ type: 'disconnect', reasonCode, properties: reason ? { reasonString: reason } : undefined });
+    }
+    this.close();
+  }
+
+  /** Ends the connection: timers off, hooks aborted, the broker told (will, session expiry). */
+  close(): void {
+    if (this.state === ConnState.Closed) return;
+    const wasConnected = this.state === ConnState.Connected;
+    this.state = ConnState.Closed;
+    const clock = this.broker.clock;
+    clock.clearTimeout(this.connectTimer);
+    clock.clearTimeout(this.keepAliveTimer);
+    this.abort.abort();
+    this.pending = [];
+    this.transport.close();
+    if (wasConnected && this.session?.link === this) this.session.link = undefined;
+    this.broker.connectionClosed(this, wasConnected ? this.session : undefined, wasConnected ? this.will : undefined);
+  }
+
+  /** The socket closed or failed under us. */
+  transportClosed(): void {
+    this.close();
+  }
+
+  /** The socket drained: queued messages may go now. */
+  transportDrained(): void {
+    if (this.state === ConnState.Connected) this.session?.drain();
+  }
+
+  /** Called once CONNACK is out: keep alive starts [MQTT-3.1.2-22]. */
+  startKeepAlive(): void {
+    this.broker.clock.clearTimeout(this.connectTimer);
+    if (this.keepAlive > 0) this.armKeepAlive(this.keepAlive * 1500);
+  }
+
+  // One timer per connection, re-armed from the last activity, instead of a reset per packet.
+  private armKeepAlive(ms: number): void {
+    const clock = this.broker.clock;
+    this.keepAliveTimer = clock.setTimeout(() => {
+      const idle = clock.now() - this.lastActivity;
+      const limit = this.keepAlive * 1500;
+      if (idle >= limit) {
+        this.broker.log.info({ clientId: this.clientId }, 'keep alive timeout');
+        this.disconnect(0x8d);
+      } else this.armKeepAlive(limit - idle);
+    }, ms);
+  }
+
+  send(packet: Packet): void {
+    if (this.state === ConnState.Closed && packet.type !== 'connack' && packet.type !== 'disconnect') return;
+    const bytes = encodePacket(packet, this.version);
+    this.broker.count('bytesOut', bytes.length);
+    this.transport.write([bytes]);
+  }
+
+  info(): ClientInfo {
+    return {
+      clientId: this.clientId, username: this.username, remoteAddress: this.transport.remoteAddress,
+      protocolVersion: this.version, transport: this.transport.kind, tls: this.transport.tls,
+    };
+  }
+
+  // --- SessionLink: how the session writes to this client ---
+
+  get sendWindow(): number {
+    return Math.min(this.clientReceiveMaximum, this.broker.options.limits.maxInflight);
+  }
+
+  writable(): boolean {
+    return this.state === ConnState.Connected && this.transport.bufferedBytes() < this.broker.options.limits.maxWriteBuffer;
+  }
+
+  sendPublish(message: Message, out: Outgoing, dup: boolean): boolean {
+    const variant: PublishVariant = {
+      version: this.version, qos: out.qos, retain: out.retain, dup,
+      subscriptionIdentifiers: out.subscriptionIdentifiers,
+    };
+    if (out.qos > 0) variant.packetId = out.packetId;
+    if (this.version === 5) {
+      if (message.expiresAt !== undefined) {
+        // [MQTT-3.3.2-6] the interval minus the time the message waited here.
+        variant.messageExpiryInterval = Math.max(1, Math.ceil((message.expiresAt - this.broker.clock.now()) / 1000));
+      }
+      this.applyTopicAlias(message.topic, variant);
+    }
+    const fanout = (message.fanout ??= new PublishFanout(message));
+    const chunks = fanout.encode(variant);
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    if (size > this.clientMaxPacketSize) {
+      // [MQTT-3.1.2-24] [MQTT-3.1.2-25] never send more than the client allows: discard, as if sent.
+      this.broker.count('droppedTooLarge');
+      this.broker.log.warn({ clientId: this.clientId, topic: message.topic, size, max: this.clientMaxPacketSize },
+        'message larger than the client\'s Maximum Packet Size discarded');
+      if (variant.topicAlias !== undefined && !variant.omitTopic) {
+        this.outboundAliases.delete(message.topic);
+        this.freeAliases.push(variant.topicAlias);
+      }
+      return false;
+    }
+    this.broker.count('messagesOut');
+    this.broker.count('bytesOut', size);
+    this.transport.write(chunks);
+    return true;
+  }
+
+  /** [MQTT-3.1.2-26] [MQTT-3.1.2-27] aliases up to the client's Topic Alias Maximum, first come first served. */
+  private applyTopicAlias(topic: string, variant: PublishVariant): void {
+    if (this.clientTopicAliasMaximum === 0) return;
+    const known = this.outboundAliases.get(topic);
+    if (known !== undefined) {
+      variant.topicAlias = known;
+      variant.omitTopic = true;
+    } else if (this.outboundAliases.size < this.clientTopicAliasMaximum) {
+      const alias = this.freeAliases.pop() ?? this.outboundAliases.size + 1;
+      this.outboundAliases.set(topic, alias);
+      variant.topicAlias = alias;
+    }
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send({ type: 'pubrel', packetId, reasonCode: 0 });
+  }
+}

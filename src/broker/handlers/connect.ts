@@ -1,0 +1,100 @@
+/** CONNECT (3.1.4): client identifier, keep alive, authentication, session, CONNACK. */
+import { randomBytes } from 'node:crypto';
+import type { ConnackProperties, ConnectPacket } from '../../codec/index.js';
+import { ConnState, type Connection } from '../connection.js';
+import { askAll, type AuthenticateVerdict } from '../hooks.js';
+import { startEnhancedAuth } from './auth.js';
+import { willFrom } from './will.js';
+
+export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<void> {
+  const { limits } = c.broker.options;
+  c.version = p.protocolVersion;
+  const props = p.properties;
+  let clientId = p.clientId;
+  let assigned = false;
+  if (clientId.length === 0) {
+    // 3.1.1 [MQTT-3.1.3-8]: an empty id needs Clean Session 1; 3.1 requires an id at all.
+    if (c.version === 3 || (c.version === 4 && !p.clean)) return c.refuseConnect(0x85);
+    clientId = `moat-${randomBytes(9).toString('base64url')}`; // [MQTT-3.1.3-6] unique, assigned
+    assigned = true;
+  }
+  if (Buffer.byteLength(clientId) > limits.maxClientIdLength) return c.refuseConnect(0x85);
+  c.clientId = clientId;
+  c.username = p.username;
+  let serverKeepAlive: number | undefined;
+  c.keepAlive = p.keepAlive;
+  if (p.keepAlive > limits.maxKeepAlive || (p.keepAlive === 0 && limits.maxKeepAlive < 65_535)) {
+    // v5 gets Server Keep Alive [MQTT-3.2.2-21]; 3.1.1 cannot be told, so it is refused (as Mosquitto does).
+    if (c.version < 5) return c.refuseConnect(0x85);
+    serverKeepAlive = limits.maxKeepAlive;
+    c.keepAlive = limits.maxKeepAlive;
+  }
+  if (props) {
+    if (props.receiveMaximum !== undefined) c.clientReceiveMaximum = props.receiveMaximum;
+    if (props.maximumPacketSize !== undefined) c.clientMaxPacketSize = props.maximumPacketSize;
+    if (props.topicAliasMaximum !== undefined) c.clientTopicAliasMaximum = props.topicAliasMaximum;
+    if (props.requestProblemInformation === false) c.problemInformation = false;
+  }
+  c.connectSessionExpiry = c.version === 5 ? props?.sessionExpiryInterval ?? 0 : p.clean ? 0 : 0xffff_ffff;
+  if (p.will) c.will = willFrom(c, p.will);
+
+  const finish = (): void | Promise<void> => authenticate(c, p, () => accept(c, p, assigned, serverKeepAlive));
+  if (props?.authenticationMethod !== undefined) {
+    return startEnhancedAuth(c, props.authenticationMethod, props.authenticationData, finish);
+  }
+  return finish();
+}
+
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+function authenticate(c: Connection, p: ConnectPacket, onAllow: () => void): void | Promise<void> {
+  const { hooks, options } = c.broker;
+  const req = { ...c.info(), password: p.password, authenticationMethod: c.auth?.method };
+  const answers = askAll(hooks.authenticate.map((h) => h(req, c.abort.signal)));
+  const decide = (verdicts: Array<AuthenticateVerdict | undefined>): void => {
+    if (c.state === ConnState.Closed) return;
+    const deny = verdicts.find((v) => v?.verdict === 'deny');
+    if (deny && deny.verdict === 'deny') return c.refuseConnect(deny.reasonCode ?? 0x86);
+    const allowed = verdicts.some((v) => v?.verdict === 'allow') || c.auth !== undefined
+      || options.allowAnonymous === true
+      || (options.allowAnonymous === 'loopback' && LOOPBACK.test(c.transport.remoteAddress));
+    if (!allowed) {
+      c.broker.log.info({ clientId: c.clientId, remote: c.transport.remoteAddress }, 'anonymous connection refused');
+      return c.refuseConnect(p.username === undefined ? 0x87 : 0x86);
+    }
+    onAllow();
+  };
+  return answers instanceof Promise ? answers.then(decide) : decide(answers);
+}
+
+function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAlive: number | undefined): void {
+  const { options } = c.broker;
+  const { limits } = options;
+  const expiry = Math.min(c.connectSessionExpiry, limits.maxSessionExpiry === 0xffff_ffff ? 0xffff_ffff : limits.maxSessionExpiry);
+  const { session, present } = c.broker.openSession(c, c.clientId, p.clean);
+  session.expiryInterval = c.version === 5 || !p.clean ? expiry : 0;
+  c.session = session;
+  c.state = ConnState.Connected;
+  const connack = { type: 'connack' as const, sessionPresent: present, reasonCode: 0 };
+  if (c.version === 5) {
+    const props: ConnackProperties = {};
+    if (expiry !== c.connectSessionExpiry) props.sessionExpiryInterval = expiry;
+    if (limits.receiveMaximum < 65_535) props.receiveMaximum = limits.receiveMaximum;
+    if (options.maximumQoS < 2) props.maximumQoS = options.maximumQoS as 0 | 1;
+    if (!options.retainAvailable) props.retainAvailable = false;
+    props.maximumPacketSize = limits.maxPacketSize;
+    if (assigned) props.assignedClientIdentifier = c.clientId;
+    if (limits.topicAliasMaximum > 0) props.topicAliasMaximum = limits.topicAliasMaximum;
+    if (serverKeepAlive !== undefined) props.serverKeepAlive = serverKeepAlive;
+    if (c.auth) props.authenticationMethod = c.auth.method;
+    const data = c.auth?.state['successData'];
+    if (data instanceof Buffer) props.authenticationData = data;
+    c.send({ ...connack, properties: props });
+  } else {
+    c.send(connack);
+  }
+  c.startKeepAlive();
+  session.link = c;
+  c.broker.emitConnected(c.info());
+  session.resume();
+}

@@ -1,0 +1,258 @@
+/**
+ * A session's outbound side (spec 4.3, 4.4, 4.9): the in-flight window of QoS 1/2 messages with their
+ * per-packet-id states, the queue behind it, and resending on resumption. It outlives connections; while
+ * its client is online it writes through a `SessionLink`.
+ */
+import type { ProtocolVersion, QoS } from '../codec/index.js';
+import type { SharedGroup } from './topic-tree.js';
+import type { Message, SubscriptionOptions } from './types.js';
+
+/** The live connection as the session sees it. */
+export interface SessionLink {
+  readonly version: ProtocolVersion;
+  /** Client's Receive Maximum (v5) bounded by the broker's in-flight limit. */
+  readonly sendWindow: number;
+  /** False while the socket holds more than the write-buffer limit. */
+  writable(): boolean;
+  /** Returns false when the packet was discarded (larger than the client's Maximum Packet Size). */
+  sendPublish(message: Message, out: Outgoing, dup: boolean): boolean;
+  sendPubrel(packetId: number): void;
+}
+
+/** Outbound state per packet identifier: awaiting PUBACK/PUBREC, then (QoS 2) awaiting PUBCOMP. */
+export const enum OutState { AwaitAck = 1, AwaitPubcomp = 2 }
+
+export interface Outgoing {
+  message: Message;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIdentifiers: number[];
+  packetId: number;
+  state: OutState;
+  /** Set when it reached this session through a shared subscription: it may move to another member. */
+  group?: SharedGroup;
+}
+
+export interface SessionLimits {
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+}
+
+export interface SessionCounters {
+  droppedQos0: number;
+  droppedTooLarge: number;
+  droppedExpired: number;
+}
+
+export class Session {
+  readonly subscriptions = new Map<string, SubscriptionOptions>();
+  /** QoS 2 packet ids received and PUBREC'd, awaiting PUBREL: duplicates are not re-routed [4.3.3]. */
+  readonly incomingQos2 = new Set<number>();
+  readonly inflight = new Map<number, Outgoing>();
+  private queue: Outgoing[] = [];
+  private queueHead = 0;
+  private queuedBytes = 0;
+  private lastPacketId = 0;
+  link: SessionLink | undefined;
+  /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
+  expiryInterval = 0;
+  expiryTimer: unknown;
+  /** The connection generation that owns the session, to ignore late events of a replaced one. */
+  generation = 0;
+
+  constructor(
+    readonly clientId: string,
+    private readonly limits: SessionLimits,
+    private readonly counters: SessionCounters,
+    private readonly now: () => number,
+  ) {}
+
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  get bytesQueued(): number {
+    return this.queuedBytes;
+  }
+
+  /** Whether a message of effective QoS `qos` and `bytes` payload fits, counting QoS 0 it may evict. */
+  hasRoom(qos: QoS, bytes: number): boolean {
+    if (qos === 0) return true; // QoS 0 never blocks a publisher: it is dropped first.
+    if (this.link && this.queued === 0 && this.inflight.size < this.link.sendWindow) return true;
+    if (this.queued < this.limits.maxQueuedMessages && this.queuedBytes + bytes <= this.limits.maxQueuedBytes) return true;
+    return this.queue.some((o, i) => i >= this.queueHead && o.qos === 0);
+  }
+
+  /** Hands a message to the session; the caller checked `hasRoom` for QoS 1/2. */
+  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIdentifiers: number[], group?: SharedGroup): void {
+    const out: Outgoing = { message, qos, retain, subscriptionIdentifiers, packetId: 0, state: OutState.AwaitAck };
+    if (group) out.group = group;
+    const link = this.link;
+    if (qos === 0) {
+      if (!link) return; // QoS 0 is not queued for offline clients (spec 4.1 allows; Mosquitto's default).
+      if (this.queued === 0 && link.writable()) {
+        if (!link.sendPublish(message, out, false)) this.counters.droppedTooLarge++;
+        return;
+      }
+    } else if (link && this.queued === 0 && this.inflight.size < link.sendWindow && link.writable()) {
+      this.send(out);
+      return;
+    }
+    this.enqueue(out);
+  }
+
+  private enqueue(out: Outgoing): void {
+    const bytes = out.message.payload.length;
+    while (this.queued >= this.limits.maxQueuedMessages || this.queuedBytes + bytes > this.limits.maxQueuedBytes) {
+      if (!this.evictQos0()) {
+        if (out.qos === 0) {
+          this.counters.droppedQos0++;
+          return;
+        }
+        break; // QoS 1/2 was admitted by hasRoom: it may exceed the soft limit rather than be lost.
+      }
+    }
+    this.queue.push(out);
+    this.queuedBytes += bytes;
+  }
+
+  /** Drops the oldest queued QoS 0 message (QoS 0 goes first [issue: limits]). */
+  private evictQos0(): boolean {
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const o = this.queue[i]!;
+      if (o.qos === 0) {
+        this.queue.splice(i, 1);
+        this.queuedBytes -= o.message.payload.length;
+        this.counters.droppedQos0++;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private shift(): Outgoing | undefined {
+    if (this.queueHead >= this.queue.length) return undefined;
+    const o = this.queue[this.queueHead]!;
+    this.queue[this.queueHead] = undefined as unknown as Outgoing;
+    this.queueHead++;
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+    this.queuedBytes -= o.message.payload.length;
+    return o;
+  }
+
+  private send(out: Outgoing): void {
+    if (out.qos === 0) {
+      if (!this.link!.sendPublish(out.message, out, false)) this.counters.droppedTooLarge++;
+      return;
+    }
+    out.packetId = this.nextPacketId();
+    out.state = OutState.AwaitAck;
+    this.inflight.set(out.packetId, out);
+    if (!this.link!.sendPublish(out.message, out, false)) {
+      // [MQTT-3.1.2-25] too large for the client: discard and behave as if delivery completed.
+      this.inflight.delete(out.packetId);
+      this.counters.droppedTooLarge++;
+    }
+  }
+
+  private nextPacketId(): number {
+    for (;;) {
+      this.lastPacketId = this.lastPacketId >= 0xffff ? 1 : this.lastPacketId + 1;
+      if (!this.inflight.has(this.lastPacketId)) return this.lastPacketId;
+    }
+  }
+
+  /** Sends queued messages while the window and the socket allow, in order [MQTT-4.6.0-5]. */
+  drain(): void {
+    const link = this.link;
+    if (!link) return;
+    while (this.queued > 0 && link.writable()) {
+      const next = this.queue[this.queueHead]!;
+      if (next.qos > 0 && this.inflight.size >= link.sendWindow) return;
+      this.shift();
+      if (this.expired(next.message)) continue;
+      this.send(next);
+    }
+  }
+
+  private expired(m: Message): boolean {
+    if (m.expiresAt !== undefined && m.expiresAt <= this.now()) {
+      this.counters.droppedExpired++;
+      return true;
+    }
+    return false;
+  }
+
+  /** PUBACK, or PUBREC with a failure code: the flow for that id is complete. */
+  complete(packetId: number): boolean {
+    const out = this.inflight.get(packetId);
+    if (!out) return false;
+    this.inflight.delete(packetId);
+    this.drain();
+    return true;
+  }
+
+  /** PUBREC with success: release the message, await PUBCOMP [MQTT-4.3.3-5]. */
+  received(packetId: number): boolean {
+    const out = this.inflight.get(packetId);
+    if (!out || out.qos !== 2) return false;
+    out.state = OutState.AwaitPubcomp;
+    this.link?.sendPubrel(packetId);
+    return true;
+  }
+
+  /**
+   * A (re)connected client: resend unacknowledged PUBLISH with DUP and PUBREL in their original order
+   * [MQTT-4.4.0-1], then the queue.
+   */
+  resume(): void {
+    const link = this.link;
+    if (!link) return;
+    for (const out of this.inflight.values()) {
+      if (out.state === OutState.AwaitPubcomp) link.sendPubrel(out.packetId);
+      else if (!link.sendPublish(out.message, out, true)) {
+        this.inflight.delete(out.packetId);
+        this.counters.droppedTooLarge++;
+      }
+    }
+    this.drain();
+  }
+
+  /**
+   * Takes back what reached this session through shared subscriptions and was not yet acknowledged, so
+   * another member can have it; QoS 2 already sent stays [MQTT-4.8.2-4] unless `all`.
+   */
+  takeShared(all: boolean): Outgoing[] {
+    const moved: Outgoing[] = [];
+    for (const [id, out] of this.inflight) {
+      if (out.group && (all || out.qos === 1)) {
+        this.inflight.delete(id);
+        moved.push(out);
+      }
+    }
+    const kept: Outgoing[] = [];
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const o = this.queue[i]!;
+      if (o.group) {
+        moved.push(o);
+        this.queuedBytes -= o.message.payload.length;
+      } else kept.push(o);
+    }
+    this.queue = kept;
+    this.queueHead = 0;
+    return moved;
+  }
+
+  /** Drops every queued and in-flight message (clean start, session end). */
+  clear(): void {
+    this.inflight.clear();
+    this.queue = [];
+    this.queueHead = 0;
+    this.queuedBytes = 0;
+    this.incomingQos2.clear();
+    this.subscriptions.clear();
+  }
+}

@@ -17,9 +17,17 @@ interface Rule {
 const RULES: Record<string, Rule> = {
   // Pure: bytes ⇄ packets, nothing of ours, no I/O [docs/architecture.md].
   codec: { ours: [], builtins: ['node:buffer'] },
+  // Engines, router, transports and listeners; I/O only in the files of IO_FILES.
+  broker: { ours: ['codec', 'store'], builtins: '*' },
+  // Stores see messages and the codec's types, never the broker's engines.
+  store: { ours: ['codec'], builtins: '*' },
   // The only place that reads argv and writes to the terminal.
   cli: { ours: ['*'], builtins: '*' },
 };
+
+/** In src/broker, only these files may touch sockets; the engine and its handlers do no I/O. */
+const IO_FILES = new Set(['src/broker/transport.ts', 'src/broker/listeners.ts']);
+const IO_MODULES = /^(node:(net|tls|http|https|http2|dgram|fs|fs\/promises|child_process)|ws)$/;
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g;
 
@@ -65,6 +73,17 @@ test('each folder imports only what its layer allows (codec: nothing of ours, no
       } else if (rule.builtins !== '*' && folder === 'codec') {
         violations.push(`${file} imports package ${spec}`);
       }
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('broker engines, handlers, sessions and router import no I/O module', () => {
+  const violations: string[] = [];
+  for (const file of sourceFiles('src/broker')) {
+    if (IO_FILES.has(file)) continue;
+    for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+      if (IO_MODULES.test(spec)) violations.push(`${file} imports ${spec}`);
     }
   }
   assert.deepEqual(violations, []);

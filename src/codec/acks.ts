@@ -3,11 +3,12 @@ import { malformed, protocolError } from './errors.js';
 import type { AckPacket, ProtocolVersion } from './packets.js';
 import { propertiesBodySize, readProperties, writeProperties } from './properties.js';
 import { VALID_REASON_CODES } from './reason-codes.js';
-import { type Reader, packetWriter, varintSize } from './wire.js';
+import { type Reader, checkPacketId, packetWriter, varintSize } from './wire.js';
 
 type AckType = AckPacket['type'];
 const FIRST_BYTE: Record<AckType, number> = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 };
 
+/** Packet identifier 0 is never valid: [MQTT-2.2.1-3] requests, [MQTT-2.2.1-5] [MQTT-2.2.1-6] answers. */
 export function readPacketId(r: Reader, type: string): number {
   const id = r.u16();
   if (id === 0) throw protocolError(`${type.toUpperCase()} with packet identifier 0 [MQTT-2.2.1-3]`);
@@ -36,6 +37,7 @@ export function decodeAck(r: Reader, type: AckType, version: ProtocolVersion): A
 
 export function encodeAck(p: AckPacket, version: ProtocolVersion): Buffer {
   const first = FIRST_BYTE[p.type];
+  checkPacketId(p.packetId);
   const reasonCode = p.reasonCode ?? 0;
   const propsSize = version === 5 && p.properties !== undefined ? propertiesBodySize(p.properties, p.type) : 0;
   if (version < 5 || (reasonCode === 0 && propsSize === 0)) {

@@ -4,7 +4,7 @@ import type { ConnackPacket, ConnectPacket, ProtocolVersion, QoS, Will } from '.
 import { propertiesBodySize, readProperties, writeProperties } from './properties.js';
 import { V4_VALID_CONNACK, VALID_REASON_CODES } from './reason-codes.js';
 import { topicNameError } from './topic.js';
-import { type Reader, binarySize, invalidPacket, packetWriter, utf8Size, varintSize } from './wire.js';
+import { type Reader, binarySize, checkU16, invalidPacket, packetWriter, utf8Size, varintSize } from './wire.js';
 
 export function decodeConnect(r: Reader): ConnectPacket {
   const protocolName = r.utf8();
@@ -61,6 +61,12 @@ export function encodeConnect(p: ConnectPacket): Buffer {
   const willPropsSize = v5 && will ? propertiesBodySize(will.properties ?? {}, 'will') : 0;
   if (!v5 && p.password !== undefined && p.username === undefined) {
     throw invalidPacket('MQTT 3.1.1 cannot send a password without a user name');
+  }
+  checkU16('keepAlive', p.keepAlive);
+  if (will) {
+    const err = topicNameError(will.topic);
+    if (err !== undefined) throw invalidPacket(`will ${err}`);
+    if (will.qos !== 0 && will.qos !== 1 && will.qos !== 2) throw invalidPacket('will QoS must be 0, 1 or 2');
   }
   let len = 2 + name.length + 1 + 1 + 2 + utf8Size(p.clientId);
   if (v5) len += varintSize(propsSize) + propsSize;

@@ -3,7 +3,7 @@ import { malformed, protocolError } from './errors.js';
 import type { AuthPacket, DisconnectPacket, ProtocolVersion } from './packets.js';
 import { propertiesBodySize, readProperties, writeProperties } from './properties.js';
 import { VALID_REASON_CODES } from './reason-codes.js';
-import { type Reader, packetWriter, varintSize } from './wire.js';
+import { type Reader, invalidPacket, packetWriter, varintSize } from './wire.js';
 
 export const PINGREQ_BYTES: Buffer = Buffer.from([0xc0, 0x00]);
 export const PINGRESP_BYTES: Buffer = Buffer.from([0xd0, 0x00]);
@@ -14,12 +14,17 @@ function readReasonAndProps(r: Reader, type: 'disconnect' | 'auth'): { reasonCod
   if (!VALID_REASON_CODES[type].has(reasonCode)) {
     throw protocolError(`${type.toUpperCase()} reason code 0x${reasonCode.toString(16)} is not valid`);
   }
-  const out: { reasonCode: number; properties?: object } = { reasonCode };
+  const out: { reasonCode: number; properties?: { authenticationMethod?: string } } = { reasonCode };
   // "If the Remaining Length is less than 2, a value of 0 is used" for the property length.
   if (r.remaining() > 0) {
     const props = readProperties(r, type);
     if (props !== undefined) out.properties = props;
     if (r.remaining() !== 0) throw malformed(`${type.toUpperCase()} has trailing bytes`);
+  }
+  // [3.15.2.2.2] "It is a Protocol Error to omit the Authentication Method"; only the 0-length
+  // Success form may leave it out.
+  if (type === 'auth' && (reasonCode !== 0 || out.properties) && out.properties?.authenticationMethod === undefined) {
+    throw protocolError('AUTH without Authentication Method [3.15.2.2.2]');
   }
   return out;
 }
@@ -37,6 +42,9 @@ export function decodeAuth(r: Reader): AuthPacket {
 }
 
 function encodeReasonAndProps(first: number, p: DisconnectPacket | AuthPacket): Buffer {
+  if (p.type === 'auth' && (p.reasonCode !== 0 || p.properties) && p.properties?.authenticationMethod === undefined) {
+    throw invalidPacket('AUTH needs an Authentication Method [3.15.2.2.2]');
+  }
   const reasonCode = p.reasonCode ?? 0;
   const propsSize = p.properties !== undefined ? propertiesBodySize(p.properties, p.type) : 0;
   if (reasonCode === 0 && propsSize === 0) return packetWriter(first, 0).buf;

@@ -3,7 +3,7 @@
  * errors the spec names: an identifier not valid for the packet is Malformed [2.2.2.2]; a property
  * given twice or with a value out of range is a Protocol Error.
  */
-import { malformed, protocolError } from './errors.js';
+import { MoatError, malformed, protocolError } from './errors.js';
 import { type Reader, type Writer, MAX_VARINT, binarySize, invalidPacket, utf8Size, varintSize } from './wire.js';
 
 export type UserProperties = Array<[string, string]>;
@@ -57,7 +57,7 @@ const ACKS = C.puback | C.pubrec | C.pubrel | C.pubcomp;
 const MESSAGE = C.publish | C.will;
 const ALL = (1 << 14) - 1;
 
-/** Table 2-4, in identifier order (encode order too). */
+/** Table 2-4, in identifier order. Properties are written in the order of the object's keys. */
 export const PROPERTY_DEFS: readonly Def[] = [
   { id: 0x01, name: 'payloadFormatIndicator', kind: 'flag', where: MESSAGE },
   { id: 0x02, name: 'messageExpiryInterval', kind: 'u32', where: MESSAGE },
@@ -155,7 +155,7 @@ function readOne(r: Reader, def: Def, out: Record<string, unknown>): void {
 }
 
 function subscriptionId(v: number): number {
-  if (v === 0) throw protocolError('subscription identifier 0 [MQTT-3.8.2.1.2]');
+  if (v === 0) throw protocolError('subscription identifier 0 [3.8.2.1.2]');
   return v;
 }
 
@@ -173,8 +173,10 @@ function readValue(r: Reader, def: Def): unknown {
     }
     case 'u16': {
       const v = r.u16();
-      if (v === 0 && (def.name === 'receiveMaximum' || def.name === 'topicAlias')) {
-        throw protocolError(`${def.name} must not be 0`);
+      if (v === 0 && def.name === 'receiveMaximum') throw protocolError('receiveMaximum must not be 0');
+      if (v === 0 && def.name === 'topicAlias') {
+        // [3.3.4] "A Topic Alias of 0 … is a Protocol Error, the receiver uses DISCONNECT with Reason Code 0x94".
+        throw new MoatError('MOAT_ERR_TOPIC_ALIAS_INVALID', 'topic alias 0 [MQTT-3.3.2-8]', { reasonCode: 0x94 });
       }
       return v;
     }
@@ -229,6 +231,11 @@ function valueSize(def: Def, value: unknown): number {
     case 'byte': return 1 + checkInt(def, value, 1);
     case 'u16': return 1 + checkInt(def, value, 0xffff);
     case 'u32': return 1 + checkInt(def, value, 0xffff_ffff);
+    case 'utf8':
+      if (def.name === 'responseTopic' && (value === '' || /[+#]/.test(value as string))) {
+        throw invalidPacket('response topic must be a topic name without wildcards [MQTT-3.3.2-14]');
+      }
+      return 1 + utf8Size(value as string);
     case 'varint': {
       if (Array.isArray(value)) {
         let n = 0;
@@ -237,7 +244,6 @@ function valueSize(def: Def, value: unknown): number {
       }
       return 1 + varintSize(checkVarint(value as number));
     }
-    case 'utf8': return 1 + utf8Size(value as string);
     case 'binary': return 1 + binarySize(value as Buffer);
     case 'pair': {
       let n = 0;
@@ -249,7 +255,8 @@ function valueSize(def: Def, value: unknown): number {
 
 /** Returns the encoded size of an integer property after checking its range. */
 function checkInt(def: Def, v: unknown, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+  const nonZero = def.name === 'receiveMaximum' || def.name === 'topicAlias' || def.name === 'maximumPacketSize';
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < (nonZero ? 1 : 0) || v > max) {
     throw invalidPacket(`property ${def.name} out of range: ${String(v)}`);
   }
   return max === 1 ? 1 : max === 0xffff ? 2 : 4;

@@ -3,7 +3,7 @@ import { malformed, protocolError } from './errors.js';
 import type { ProtocolVersion, PublishPacket, QoS } from './packets.js';
 import { propertiesBodySize, readProperties, writeProperties } from './properties.js';
 import { topicNameError } from './topic.js';
-import { type Reader, invalidPacket, packetWriter, utf8Size, varintSize } from './wire.js';
+import { type Reader, checkPacketId, invalidPacket, packetWriter, utf8Size, varintSize } from './wire.js';
 
 export function decodePublish(r: Reader, flags: number, version: ProtocolVersion): PublishPacket {
   const qos = (flags >> 1) & 0x03;
@@ -46,9 +46,8 @@ export function publishFlags(qos: number, retain: boolean, dup: boolean): number
 
 /** Checks what the encoder must never put on the wire. */
 export function checkOutgoingPublish(p: PublishPacket, version: ProtocolVersion): void {
-  if (p.qos > 0 && !(p.packetId !== undefined && p.packetId > 0 && p.packetId <= 0xffff)) {
-    throw invalidPacket('PUBLISH with QoS > 0 needs a packet identifier 1..65535 [MQTT-2.2.1-3]');
-  }
+  if (p.qos !== 0 && p.qos !== 1 && p.qos !== 2) throw invalidPacket('PUBLISH QoS must be 0, 1 or 2 [MQTT-3.3.1-4]');
+  if (p.qos > 0) checkPacketId(p.packetId);
   if (p.qos === 0 && p.dup) throw invalidPacket('DUP on a QoS 0 PUBLISH [MQTT-3.3.1-2]');
   if (p.topic.length === 0 && (version < 5 || p.properties?.topicAlias === undefined)) {
     throw invalidPacket('PUBLISH needs a topic name or a topic alias');

@@ -8,7 +8,7 @@ import { propertiesBodySize, readProperties, writeProperties } from './propertie
 import { V4_VALID_SUBACK, VALID_REASON_CODES } from './reason-codes.js';
 import { topicFilterError, parseSharedFilter } from './topic.js';
 import { readPacketId } from './acks.js';
-import { type Reader, type Writer, invalidPacket, packetWriter, utf8Size, varintSize } from './wire.js';
+import { type Reader, type Writer, checkPacketId, invalidPacket, packetWriter, utf8Size, varintSize } from './wire.js';
 
 function readFilter(r: Reader): string {
   const filter = r.utf8();
@@ -53,8 +53,13 @@ export function decodeSubscribe(r: Reader, version: ProtocolVersion): SubscribeP
 export function encodeSubscribe(p: SubscribePacket, version: ProtocolVersion): Buffer {
   if (p.subscriptions.length === 0) throw invalidPacket('SUBSCRIBE needs at least one topic filter');
   const propsSize = version === 5 ? propertiesBodySize(p.properties ?? {}, 'subscribe') : 0;
+  checkPacketId(p.packetId);
   let len = 2 + (version === 5 ? varintSize(propsSize) + propsSize : 0);
-  for (const s of p.subscriptions) len += utf8Size(checkFilter(s.topicFilter)) + 1;
+  for (const s of p.subscriptions) {
+    len += utf8Size(checkFilter(s.topicFilter)) + 1;
+    if (s.qos > 2 || (s.retainHandling ?? 0) > 2) throw invalidPacket('subscription QoS or retain handling out of range');
+    if (s.noLocal && parseSharedFilter(s.topicFilter)) throw invalidPacket('No Local on a shared subscription [MQTT-3.8.3-4]');
+  }
   const w = packetWriter(0x82, len);
   w.u16(p.packetId);
   if (version === 5) writeProperties(w, p.properties, propsSize);
@@ -100,6 +105,7 @@ function encodeCodesAck(
   first: number, p: SubackPacket | UnsubackPacket, version: ProtocolVersion, withCodes: boolean,
 ): Buffer {
   const propsSize = version === 5 ? propertiesBodySize(p.properties ?? {}, p.type) : 0;
+  checkPacketId(p.packetId);
   const codes = withCodes ? p.reasonCodes.length : 0;
   const w: Writer = packetWriter(first, 2 + (version === 5 ? varintSize(propsSize) + propsSize : 0) + codes);
   w.u16(p.packetId);
@@ -127,6 +133,7 @@ export function decodeUnsubscribe(r: Reader, version: ProtocolVersion): Unsubscr
 export function encodeUnsubscribe(p: UnsubscribePacket, version: ProtocolVersion): Buffer {
   if (p.topicFilters.length === 0) throw invalidPacket('UNSUBSCRIBE needs at least one topic filter');
   const propsSize = version === 5 ? propertiesBodySize(p.properties ?? {}, 'unsubscribe') : 0;
+  checkPacketId(p.packetId);
   let len = 2 + (version === 5 ? varintSize(propsSize) + propsSize : 0);
   for (const f of p.topicFilters) len += utf8Size(checkFilter(f));
   const w = packetWriter(0xa2, len);

@@ -177,6 +177,19 @@ export function packetWriter(firstByte: number, remainingLength: number, bodyByt
   return w;
 }
 
+/** Packet identifiers are 1..65535 on the wire [MQTT-2.2.1-3] [MQTT-2.2.1-5] [MQTT-2.2.1-6]. */
+export function checkPacketId(id: number | undefined): number {
+  if (id === undefined || !Number.isInteger(id) || id < 1 || id > 0xffff) {
+    throw invalidPacket(`packet identifier must be 1..65535, got ${String(id)}`);
+  }
+  return id;
+}
+
+export function checkU16(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw invalidPacket(`${name} must be 0..65535, got ${v}`);
+  return v;
+}
+
 export function binarySize(b: Uint8Array): number {
   if (b.length > 65_535) throw invalidPacket('binary data longer than 65535 bytes');
   return b.length + 2;

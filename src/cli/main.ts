@@ -1,40 +1,53 @@
 #!/usr/bin/env node
 /** The `moat` command: the only place that reads argv and writes to the terminal. */
-import { argv, exit, stdout, stderr } from 'node:process';
+import { argv, env, exit, stderr, stdout } from 'node:process';
+import { isMoatError } from '../codec/index.js';
+import { brokerCommand, type Io } from './broker-command.js';
+import { VERSION } from './version.js';
 
 const HELP = `moat — secure-by-default MQTT
 
 Usage: moat <command> [options]
 
 Commands:
-  broker       run the MQTT broker (coming with the broker issue)
+  broker       run the MQTT broker (TLS on 0.0.0.0:8883 by default)
   help         show this help
 
 Options:
-  -h, --help   show this help
+  -h, --help   show this help (also: moat <command> --help)
   --version    print the version
 `;
 
-async function main(args: string[]): Promise<number> {
-  const [command] = args;
+const io: Io = {
+  out: (s) => stdout.write(s),
+  err: (s) => stderr.write(s),
+  env,
+  onSignal: (signal, fn) => process.on(signal, fn),
+};
+
+async function main(args: string[]): Promise<number | 'running'> {
+  const [command, ...rest] = args;
   if (command === undefined || command === 'help' || command === '-h' || command === '--help') {
-    stdout.write(HELP);
+    io.out(HELP);
     return 0;
   }
   if (command === '--version') {
-    stdout.write('0.1.0\n');
+    io.out(`${VERSION}\n`);
     return 0;
   }
-  if (command === 'broker') {
-    stderr.write('moat broker: not built yet; it arrives with the broker issue.\n\n');
-    stdout.write(HELP);
-    return 0;
-  }
-  stderr.write(`moat: unknown command "${command}"\n\n${HELP}`);
+  if (command === 'broker') return brokerCommand(rest, io);
+  io.err(`moat: unknown command "${command}"\n\n${HELP}`);
   return 2;
 }
 
-main(argv.slice(2)).then((code) => exit(code), (err: unknown) => {
-  stderr.write(`moat: ${err instanceof Error ? err.message : String(err)}\n`);
+main(argv.slice(2)).then((code) => {
+  if (code !== 'running') exit(code);
+}, (err: unknown) => {
+  // One clear line for what the user can fix; a stack only for what they cannot.
+  if (isMoatError(err) || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    io.err(`moat: ${(err as Error).message}\n`);
+    exit(2);
+  }
+  io.err(`moat: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
   exit(1);
 });

@@ -1,0 +1,124 @@
+/** `moat broker`: load the configuration, make the dev PKI when needed, start listeners, print how to connect. */
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { Broker } from '../broker/broker.js';
+import { startListener, parseListenUrl, type ListenerSpec, type RunningListener } from '../broker/listeners.js';
+import { startSysTopics } from '../broker/sys-topics.js';
+import { ensureDevPki } from '../security/dev-pki.js';
+import { resolveBrokerConfig, type BrokerConfig, type ListenerConfig } from './broker-config.js';
+import { VERSION } from './version.js';
+
+export const BROKER_HELP = `moat broker — run the MQTT broker
+
+Usage: moat broker [options]
+
+Options:
+  -c, --config FILE         YAML configuration file (see docs/configuration.md)
+  -l, --listen URL          listener, repeatable: mqtt://, mqtts://, ws://, wss:// host:port
+                            (default: mqtts://0.0.0.0:8883 only)
+      --data-dir DIR        where the dev PKI and data live (default ./.moat)
+      --allow-anonymous V   loopback (default), true or false
+      --limit NAME=VALUE    set a limit, repeatable (e.g. --limit maxPacketSize=65536)
+      --log-level LEVEL     fatal, error, warn (default), info, debug, trace, silent
+  -h, --help                this help
+`;
+
+export interface Io {
+  out(s: string): void;
+  err(s: string): void;
+  env: Record<string, string | undefined>;
+  onSignal(signal: 'SIGINT' | 'SIGTERM', fn: () => void): void;
+}
+
+export async function brokerCommand(args: string[], io: Io): Promise<number | 'running'> {
+  const { values } = parseArgs({
+    args, allowPositionals: false, strict: true,
+    options: {
+      config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l', multiple: true },
+      'data-dir': { type: 'string' }, 'allow-anonymous': { type: 'string' }, limit: { type: 'string', multiple: true },
+      'log-level': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.out(BROKER_HELP);
+    return 0;
+  }
+  const limits = (values.limit ?? []).map((kv): [string, string] => {
+    const eq = kv.indexOf('=');
+    return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)];
+  });
+  const cfg = resolveBrokerConfig({
+    config: values.config, listen: values.listen ?? [], dataDir: values['data-dir'],
+    logLevel: values['log-level'], allowAnonymous: values['allow-anonymous'], limits,
+  }, io.env);
+  const log = pino({ level: cfg.logLevel, redact: ['password', '*.password'] }, pino.destination(2));
+  const broker = new Broker(cfg.broker, { log });
+  const specs = await listenerSpecs(cfg, io);
+  const running: RunningListener[] = [];
+  try {
+    for (const spec of specs) running.push(await startListener(broker, spec));
+  } catch (err) {
+    await Promise.all(running.map((l) => l.close()));
+    throw err;
+  }
+  const stopSys = startSysTopics(broker, cfg.broker.sysInterval, VERSION);
+  printBanner(io, cfg, running);
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    stopSys();
+    broker.shutdown();
+    void Promise.all(running.map((l) => l.close())).then(() => io.err('moat broker stopped\n'));
+  };
+  io.onSignal('SIGINT', stop);
+  io.onSignal('SIGTERM', stop);
+  return 'running';
+}
+
+async function listenerSpecs(cfg: BrokerConfig, io: Io): Promise<ListenerSpec[]> {
+  const specs: ListenerSpec[] = [];
+  for (const l of cfg.listeners) {
+    const scheme = parseListenUrl(l.url).scheme;
+    if (scheme !== 'mqtts' && scheme !== 'wss') {
+      specs.push({ url: l.url });
+      continue;
+    }
+    specs.push({ url: l.url, tls: await tlsFor(l, cfg, io) });
+  }
+  return specs;
+}
+
+async function tlsFor(l: ListenerConfig, cfg: BrokerConfig, io: Io): Promise<NonNullable<ListenerSpec['tls']>> {
+  // Secure defaults: TLS 1.3 only (the security issue adds the `compatible` and PSK profiles).
+  const base = { minVersion: 'TLSv1.3' as const };
+  if (l.cert && l.key) {
+    return {
+      ...base, cert: readFileSync(l.cert), key: readFileSync(l.key), ...(l.ca ? { ca: readFileSync(l.ca) } : {}),
+      requestCert: l.requireClientCert ?? false, rejectUnauthorized: l.requireClientCert ?? false,
+    };
+  }
+  const pki = await ensureDevPki(join(cfg.dataDir, 'pki'));
+  if (pki.created) io.err(`moat: created a development CA and server certificate in ${pki.dir}\n`);
+  return { ...base, cert: pki.cert, key: pki.key, ca: pki.ca };
+}
+
+function printBanner(io: Io, cfg: BrokerConfig, running: RunningListener[]): void {
+  io.out(`moat broker ${VERSION}\n`);
+  for (const l of running) io.out(`  listening on ${l.url}\n`);
+  const tls = running.find((l) => l.url.startsWith('mqtts://'));
+  const plain = running.find((l) => l.url.startsWith('mqtt://'));
+  const ca = relative('.', join(cfg.dataDir, 'pki', 'ca.crt')) || 'ca.crt';
+  const usesDevPki = cfg.listeners.some((l) => l.url.startsWith('mqtts://') && !l.cert);
+  if (tls) {
+    const port = tls.address.port;
+    const caFlag = usesDevPki ? ` --cafile ${ca}` : '';
+    io.out(`\nSubscribe to everything (TLS, server verified against the dev CA):\n`);
+    io.out(`  mosquitto_sub -h localhost -p ${port}${caFlag} -t '#' -v\n`);
+  } else if (plain) {
+    io.out(`\nSubscribe to everything (plain TCP: readable by anyone on the path):\n`);
+    io.out(`  mosquitto_sub -h ${plain.address.host === '0.0.0.0' ? '127.0.0.1' : plain.address.host} -p ${plain.address.port} -t '#' -v\n`);
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * `moat broker` configuration: defaults < YAML file < environment (MOAT_*) < flags. Every key is
+ * checked; an unknown key or a value of the wrong type is refused with the key's name.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { MoatError } from '../codec/index.js';
+import { DEFAULT_LIMITS, type BrokerLimits, type BrokerOptions } from '../broker/config.js';
+import { parseListenUrl } from '../broker/listeners.js';
+
+export interface ListenerConfig {
+  url: string;
+  /** TLS files for mqtts:// and wss://; absent → the dev PKI under dataDir. */
+  cert?: string;
+  key?: string;
+  ca?: string;
+  /** Require and verify client certificates against `ca`. */
+  requireClientCert?: boolean;
+}
+
+export interface BrokerConfig {
+  listeners: ListenerConfig[];
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  broker: Required<Omit<BrokerOptions, 'limits'>> & { limits: BrokerLimits };
+}
+
+export const DEFAULT_CONFIG: BrokerConfig = {
+  // Secure by default: TLS only, nothing in clear text unless asked for.
+  listeners: [{ url: 'mqtts://0.0.0.0:8883' }],
+  dataDir: './.moat',
+  logLevel: 'warn',
+  broker: { allowAnonymous: 'loopback', maximumQoS: 2, retainAvailable: true, sysInterval: 10, limits: { ...DEFAULT_LIMITS } },
+};
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const bad = (key: string, why: string): MoatError => new MoatError('MOAT_ERR_CONFIG', `config key "${key}": ${why}`);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function int(key: string, v: unknown, min: number, max: number): number {
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw bad(key, `must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function bool(key: string, v: unknown): boolean {
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw bad(key, 'must be true or false');
+}
+
+function str(key: string, v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0) throw bad(key, 'must be a non-empty string');
+  return v;
+}
+
+const LIMIT_RANGES: Record<keyof BrokerLimits, [number, number]> = {
+  maxPacketSize: [64, 268_435_460], maxTopicLength: [1, 65_535], maxTopicLevels: [1, 65_535],
+  receiveMaximum: [1, 65_535], maxInflight: [1, 65_535], maxQueuedMessages: [0, 10_000_000],
+  maxQueuedBytes: [0, 2 ** 40], topicAliasMaximum: [0, 65_535], maxConnections: [1, 10_000_000],
+  connectTimeoutMs: [100, 3_600_000], maxKeepAlive: [1, 65_535], maxSessionExpiry: [0, 0xffff_ffff],
+  maxClientIdLength: [1, 65_535], maxSubscriptionsPerSession: [1, 10_000_000], maxWriteBuffer: [1024, 2 ** 32],
+  maxMemoryBytes: [1024 * 1024, 2 ** 44],
+};
+
+function applyLimit(cfg: BrokerConfig, name: string, value: unknown): void {
+  const range = LIMIT_RANGES[name as keyof BrokerLimits];
+  if (!range) throw bad(`limits.${name}`, `unknown limit; known: ${Object.keys(LIMIT_RANGES).join(', ')}`);
+  cfg.broker.limits[name as keyof BrokerLimits] = int(`limits.${name}`, value, range[0], range[1]);
+}
+
+function listener(key: string, v: unknown): ListenerConfig {
+  const entry = typeof v === 'string' ? { url: v } : v;
+  if (!isRecord(entry)) throw bad(key, 'must be a URL or a mapping with url, cert, key, ca');
+  const out: ListenerConfig = { url: str(`${key}.url`, entry['url']) };
+  parseListenUrl(out.url);
+  for (const [k, val] of Object.entries(entry)) {
+    if (k === 'url') continue;
+    if (k === 'cert' || k === 'key' || k === 'ca') out[k] = str(`${key}.${k}`, val);
+    else if (k === 'requireClientCert') out.requireClientCert = bool(`${key}.${k}`, val);
+    else throw bad(`${key}.${k}`, 'unknown key; known: url, cert, key, ca, requireClientCert');
+  }
+  return out;
+}
+
+function anonymous(key: string, v: unknown): boolean | 'loopback' {
+  return v === 'loopback' ? 'loopback' : bool(key, v);
+}
+
+/** Applies one top-level key (file, env or flag) onto the config. */
+function applyKey(cfg: BrokerConfig, key: string, v: unknown): void {
+  switch (key) {
+    case 'listeners':
+      if (!Array.isArray(v) || v.length === 0) throw bad(key, 'must be a non-empty list');
+      cfg.listeners = v.map((l, i) => listener(`listeners[${i}]`, l));
+      return;
+    case 'dataDir': cfg.dataDir = str(key, v); return;
+    case 'logLevel':
+      if (typeof v !== 'string' || !LOG_LEVELS.includes(v)) throw bad(key, `must be one of ${LOG_LEVELS.join(', ')}`);
+      cfg.logLevel = v as BrokerConfig['logLevel'];
+      return;
+    case 'allowAnonymous': cfg.broker.allowAnonymous = anonymous(key, v); return;
+    case 'maximumQoS': cfg.broker.maximumQoS = int(key, v, 0, 2) as 0 | 1 | 2; return;
+    case 'retainAvailable': cfg.broker.retainAvailable = bool(key, v); return;
+    case 'sysInterval': cfg.broker.sysInterval = int(key, v, 0, 86_400); return;
+    case 'limits':
+      if (!isRecord(v)) throw bad(key, 'must be a mapping');
+      for (const [name, value] of Object.entries(v)) applyLimit(cfg, name, value);
+      return;
+    default:
+      throw bad(key, 'unknown key; known: listeners, dataDir, logLevel, allowAnonymous, maximumQoS, retainAvailable, sysInterval, limits');
+  }
+}
+
+export function loadConfigFile(path: string, cfg: BrokerConfig): void {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new MoatError('MOAT_ERR_CONFIG', `cannot read config file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  if (doc === null || doc === undefined) return;
+  if (!isRecord(doc)) throw new MoatError('MOAT_ERR_CONFIG', `config file ${path} must be a YAML mapping`);
+  for (const [k, v] of Object.entries(doc)) applyKey(cfg, k, v);
+}
+
+/** MOAT_LISTEN (comma-separated URLs), MOAT_DATA_DIR, MOAT_LOG_LEVEL, MOAT_ALLOW_ANONYMOUS, MOAT_LIMIT_<NAME>. */
+export function applyEnv(cfg: BrokerConfig, env: Record<string, string | undefined>): void {
+  const map: Record<string, string> = {
+    MOAT_DATA_DIR: 'dataDir', MOAT_LOG_LEVEL: 'logLevel', MOAT_ALLOW_ANONYMOUS: 'allowAnonymous',
+    MOAT_MAXIMUM_QOS: 'maximumQoS', MOAT_SYS_INTERVAL: 'sysInterval',
+  };
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || !name.startsWith('MOAT_') || name === 'MOAT_CONFIG') continue;
+    if (name === 'MOAT_LISTEN') applyKey(cfg, 'listeners', value.split(',').map((s) => s.trim()).filter(Boolean));
+    else if (name.startsWith('MOAT_LIMIT_')) applyLimit(cfg, camel(name.slice('MOAT_LIMIT_'.length)), value);
+    else if (map[name]) applyKey(cfg, map[name]!, value);
+    else throw new MoatError('MOAT_ERR_CONFIG', `environment variable ${name} is not a Moat setting`);
+  }
+}
+
+const camel = (s: string): string => s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+export interface BrokerFlags {
+  config?: string;
+  listen: string[];
+  dataDir?: string;
+  logLevel?: string;
+  allowAnonymous?: string;
+  limits: Array<[string, string]>;
+}
+
+export function resolveBrokerConfig(flags: BrokerFlags, env: Record<string, string | undefined>): BrokerConfig {
+  const cfg: BrokerConfig = structuredClone(DEFAULT_CONFIG);
+  const file = flags.config ?? env['MOAT_CONFIG'];
+  if (file) loadConfigFile(file, cfg);
+  applyEnv(cfg, env);
+  if (flags.listen.length > 0) applyKey(cfg, 'listeners', flags.listen);
+  if (flags.dataDir !== undefined) applyKey(cfg, 'dataDir', flags.dataDir);
+  if (flags.logLevel !== undefined) applyKey(cfg, 'logLevel', flags.logLevel);
+  if (flags.allowAnonymous !== undefined) applyKey(cfg, 'allowAnonymous', flags.allowAnonymous);
+  for (const [k, v] of flags.limits) applyLimit(cfg, k, v);
+  return cfg;
+}

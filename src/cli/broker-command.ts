@@ -32,7 +32,7 @@ export interface Io {
   onSignal(signal: 'SIGINT' | 'SIGTERM', fn: () => void): void;
 }
 
-export async function brokerCommand(args: string[], io: Io): Promise<number | 'running'> {
+export async function brokerCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args, allowPositionals: false, strict: true,
     options: {
@@ -65,17 +65,16 @@ export async function brokerCommand(args: string[], io: Io): Promise<number | 'r
   }
   const stopSys = startSysTopics(broker, cfg.broker.sysInterval, VERSION);
   printBanner(io, cfg, running);
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    stopSys();
-    broker.shutdown();
-    void Promise.all(running.map((l) => l.close())).then(() => io.err('moat broker stopped\n'));
-  };
-  io.onSignal('SIGINT', stop);
-  io.onSignal('SIGTERM', stop);
-  return 'running';
+  // Runs until SIGINT/SIGTERM, then stops gracefully and returns the exit code.
+  await new Promise<void>((resolve) => {
+    io.onSignal('SIGINT', resolve);
+    io.onSignal('SIGTERM', resolve);
+  });
+  stopSys();
+  broker.shutdown();
+  await Promise.all(running.map((l) => l.close()));
+  io.err('moat broker stopped\n');
+  return 0;
 }
 
 async function listenerSpecs(cfg: BrokerConfig, io: Io): Promise<ListenerSpec[]> {

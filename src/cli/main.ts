@@ -22,10 +22,10 @@ const io: Io = {
   out: (s) => stdout.write(s),
   err: (s) => stderr.write(s),
   env,
-  onSignal: (signal, fn) => process.on(signal, fn),
+  onSignal: (signal, fn) => process.once(signal, fn),
 };
 
-async function main(args: string[]): Promise<number | 'running'> {
+async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (command === undefined || command === 'help' || command === '-h' || command === '--help') {
     io.out(HELP);
@@ -40,11 +40,13 @@ async function main(args: string[]): Promise<number | 'running'> {
   return 2;
 }
 
-main(argv.slice(2)).then((code) => {
-  if (code !== 'running') exit(code);
-}, (err: unknown) => {
+main(argv.slice(2)).then((code) => exit(code), (err: unknown) => {
   // One clear line for what the user can fix; a stack only for what they cannot.
-  if (isMoatError(err) || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+  if (isMoatError(err)) {
+    io.err(`moat: ${err.message} (${err.code})\n`);
+    exit(2);
+  }
+  if (String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
     io.err(`moat: ${(err as Error).message}\n`);
     exit(2);
   }

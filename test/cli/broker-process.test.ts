@@ -1,0 +1,123 @@
+/**
+ * `moat broker` as a real process: the listeners it prints, TLS verified against its dev CA, interop
+ * with Mosquitto's clients and openssl s_client, MQTT.js over WebSocket, and graceful shutdown.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import mqtt from 'mqtt';
+import { RawClient } from '../broker/helpers.js';
+
+const run = promisify(execFile);
+const MAIN = resolve('.build/src/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'moat-cli-'));
+
+interface Started { child: ChildProcess; ports: Record<string, number>; stdout: string; stderr: string }
+
+async function startCli(args: string[], cwd = dir): Promise<Started> {
+  const child = spawn(process.execPath, [MAIN, 'broker', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const s: Started = { child, ports: {}, stdout: '', stderr: '' };
+  child.stderr!.on('data', (d: Buffer) => { s.stderr += d.toString(); });
+  await new Promise<void>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`broker did not start: ${s.stdout} ${s.stderr}`)), 15_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      s.stdout += d.toString();
+      if (s.stdout.includes('Subscribe to everything')) {
+        for (const m of s.stdout.matchAll(/listening on (\w+):\/\/[^:]+:(\d+)/g)) s.ports[m[1]!] = Number(m[2]);
+        clearTimeout(timer);
+        ok();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`broker exited ${code}: ${s.stderr}`));
+    });
+  });
+  return s;
+}
+
+const exited = (child: ChildProcess): Promise<number | null> =>
+  new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))));
+
+let b: Started;
+before(async () => {
+  b = await startCli(['--listen', 'mqtt://127.0.0.1:0', '--listen', 'mqtts://127.0.0.1:0', '--listen', 'ws://127.0.0.1:0', '--data-dir', join(dir, 'data')]);
+});
+after(() => b.child.kill('SIGKILL'));
+
+test('the dev PKI is created on first start with private keys readable by the owner only', async () => {
+  // stderr and stdout are separate pipes: the notice may arrive after the banner.
+  for (let i = 0; i < 50 && !b.stderr.includes('created a development CA'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.match(b.stderr, /created a development CA/);
+  for (const key of ['ca.key', 'server.key']) assert.equal(statSync(join(dir, 'data', 'pki', key)).mode & 0o777, 0o600);
+  assert.match(b.stdout, /mosquitto_sub -h localhost -p \d+ --cafile \S+ca\.crt -t '#' -v/);
+});
+
+for (const version of ['mqttv311', 'mqttv5']) {
+  test(`interop: mosquitto_sub over TLS (${version}, server verified by the dev CA) gets mosquitto_pub's message over TCP`, async () => {
+    const ca = join(dir, 'data', 'pki', 'ca.crt');
+    const sub = run('mosquitto_sub', ['-h', 'localhost', '-p', String(b.ports['mqtts']), '--cafile', ca, '-V', version,
+      '-t', `interop/${version}`, '-C', '1', '-W', '10', '-q', '1']);
+    await new Promise((r) => setTimeout(r, 500));
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.ports['mqtt']), '-V', version, '-t', `interop/${version}`, '-m', 'hello', '-q', '1']);
+    assert.equal((await sub).stdout.trim(), 'hello');
+  });
+}
+
+/** Runs openssl s_client with stdin closed (so it ends after the handshake); returns all it printed. */
+function sClient(args: string[]): Promise<string> {
+  return new Promise((ok) => {
+    const child = spawn('openssl', ['s_client', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill(), 10_000);
+    child.on('close', () => {
+      clearTimeout(timer);
+      ok(out);
+    });
+  });
+}
+
+test('interop: openssl s_client negotiates TLS 1.3 with ALPN mqtt and verifies the chain; TLS 1.2 is refused', async () => {
+  const ca = join(dir, 'data', 'pki', 'ca.crt');
+  const out = await sClient(['-connect', `127.0.0.1:${b.ports['mqtts']}`, '-CAfile', ca, '-alpn', 'mqtt', '-verify_return_error']);
+  assert.match(out, /New, TLSv1\.3, Cipher is TLS_/);
+  assert.match(out, /ALPN protocol: mqtt/);
+  assert.match(out, /Verify return code: 0 \(ok\)/);
+  const old = await sClient(['-connect', `127.0.0.1:${b.ports['mqtts']}`, '-tls1_2']);
+  assert.match(old, /alert protocol version/);
+  assert.match(old, /New, \(NONE\), Cipher is \(NONE\)/);
+});
+
+test('interop: MQTT.js over WebSocket (subprotocol mqtt) publishes and receives', async () => {
+  const c = await mqtt.connectAsync(`ws://127.0.0.1:${b.ports['ws']}/mqtt`, { protocolVersion: 5 });
+  await c.subscribeAsync('ws/t', { qos: 1 });
+  const got = new Promise<string>((r) => c.on('message', (_t, p) => r(p.toString())));
+  await c.publishAsync('ws/t', 'over-ws', { qos: 1 });
+  assert.equal(await got, 'over-ws');
+  await c.endAsync();
+});
+
+test('a port already in use is one clear line and exit code 2 (MOAT_ERR_LISTEN)', async () => {
+  const child = spawn(process.execPath, [MAIN, 'broker', '--listen', `mqtt://127.0.0.1:${b.ports['mqtt']}`], { cwd: dir });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  assert.equal(await exited(child), 2);
+  assert.match(err, /MOAT_ERR_LISTEN/);
+  assert.equal(err.trim().split('\n').length, 1);
+});
+
+test('[MQTT-3.14.2-1] SIGTERM: v5 clients get DISCONNECT 0x8B (server shutting down) and the process exits 0', async () => {
+  const s = await startCli(['--listen', 'mqtt://127.0.0.1:0']);
+  const c = await RawClient.connected(s.ports['mqtt']!, { clientId: 'bye' });
+  s.child.kill('SIGTERM');
+  const d = await c.expect('disconnect');
+  assert.equal(d.reasonCode, 0x8b);
+  assert.equal(await exited(s.child), 0);
+});

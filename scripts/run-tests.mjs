@@ -1,4 +1,5 @@
 // Runs every compiled test file under .build/test with Node's test runner (Node 20 takes no globs).
+// Besides the spec reporter on stdout, results go to .build/test-results.jsonl for docs/conformance.md.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -16,5 +17,9 @@ function collect(dir) {
 const files = collect('.build/test').sort();
 const filter = process.argv.slice(2);
 const selected = filter.length ? files.filter((f) => filter.some((x) => f.includes(x))) : files;
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...selected], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, [
+  '--test', '--test-reporter=spec', '--test-reporter-destination=stdout',
+  '--test-reporter=./scripts/results-reporter.mjs', '--test-reporter-destination=.build/test-results.jsonl',
+  ...selected,
+], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

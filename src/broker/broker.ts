@@ -7,9 +7,9 @@ import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from '
 import { Connection } from './connection.js';
 import { emptyHooks, type BrokerHooks, type ClientInfo } from './hooks.js';
 import { silentLogger, type Logger } from './logger.js';
-import { PublishOutcome, type BrokerPort, type SessionOwner, type TransportPort, type Will } from './ports.js';
+import { PublishOutcome, type BrokerPort, type CounterName, type SessionOwner, type TransportPort, type Will } from './ports.js';
 import { Router } from './router.js';
-import { Session, type SessionCounters } from './session.js';
+import { Session, type MemoryGauge, type SessionCounters } from './session.js';
 import { TopicTree } from './topic-tree.js';
 import { systemClock, type Clock, type Message, type SubscriptionOptions } from './types.js';
 import { MemoryRetainedStore } from '../store/memory-retained.js';
@@ -24,6 +24,7 @@ export interface BrokerStats extends SessionCounters {
   bytesIn: number;
   bytesOut: number;
   quotaRefusals: number;
+  slowConsumers: number;
 }
 
 export interface BrokerDeps {
@@ -49,6 +50,8 @@ export class Broker extends EventEmitter implements BrokerPort {
   private readonly owners = new Map<string, SessionOwner>();
   private readonly pendingWills = new Map<string, { will: Will; timer: unknown }>();
   private closing = false;
+  /** Payload bytes queued in all sessions, against limits.maxMemoryBytes. */
+  readonly memory: MemoryGauge;
 
   constructor(options: BrokerOptions = {}, deps: BrokerDeps = {}) {
     super();
@@ -58,9 +61,10 @@ export class Broker extends EventEmitter implements BrokerPort {
     this.log = deps.log ?? silentLogger;
     this.retained = deps.retained ?? new MemoryRetainedStore();
     this.router = new Router(this.tree, this.sessions);
+    this.memory = { used: 0, max: this.options.limits.maxMemoryBytes };
     this.stats = {
       startedAt: this.clock.now(), connectionsTotal: 0, connectionsRefused: 0, messagesIn: 0, messagesOut: 0,
-      bytesIn: 0, bytesOut: 0, quotaRefusals: 0, droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0,
+      bytesIn: 0, bytesOut: 0, quotaRefusals: 0, slowConsumers: 0, droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0,
     };
   }
 
@@ -78,7 +82,7 @@ export class Broker extends EventEmitter implements BrokerPort {
     return conn;
   }
 
-  count(event: 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'droppedTooLarge', n = 1): void {
+  count(event: CounterName, n = 1): void {
     this.stats[event] += n;
   }
 
@@ -112,7 +116,7 @@ export class Broker extends EventEmitter implements BrokerPort {
       session.generation++;
       return { session, present: true };
     }
-    session = new Session(clientId, this.options.limits, this.stats, () => this.clock.now());
+    session = new Session(clientId, this.options.limits, this.stats, () => this.clock.now(), this.memory);
     this.sessions.set(clientId, session);
     return { session, present: false };
   }

@@ -26,9 +26,11 @@ export interface BrokerLimits {
   maxClientIdLength: number;
   /** Subscriptions one session may hold. */
   maxSubscriptionsPerSession: number;
-  /** Bytes a connection may have waiting in its socket before QoS 0 goes to the queue. */
+  /** Bytes a connection may have waiting in its socket before messages wait in its queue. */
   maxWriteBuffer: number;
-  /** Total payload bytes the broker holds in queues and retained messages. */
+  /** A client whose socket stays over maxWriteBuffer this long is disconnected (slow consumer). */
+  drainTimeoutMs: number;
+  /** Payload bytes queued across all sessions. */
   maxMemoryBytes: number;
 }
 
@@ -48,6 +50,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxClientIdLength: 256,
   maxSubscriptionsPerSession: 1000,
   maxWriteBuffer: 1024 * 1024,
+  drainTimeoutMs: 60_000,
   maxMemoryBytes: 512 * 1024 * 1024,
 };
 

@@ -43,6 +43,8 @@ export class Connection implements SessionOwner, SessionLink {
   readonly abort = new AbortController();
   private lastActivity: number;
   private keepAliveTimer: unknown;
+  /** Armed while the socket holds more than maxWriteBuffer; fires on a consumer too slow to drain. */
+  private drainTimer: unknown;
   private connectTimer: unknown;
   private busy = false;
   private pending: Packet[] = [];
@@ -137,6 +139,7 @@ export class Connection implements SessionOwner, SessionLink {
     const clock = this.broker.clock;
     clock.clearTimeout(this.connectTimer);
     clock.clearTimeout(this.keepAliveTimer);
+    clock.clearTimeout(this.drainTimer);
     this.abort.abort();
     this.pending = [];
     this.transport.close();
@@ -151,6 +154,10 @@ export class Connection implements SessionOwner, SessionLink {
 
   /** The socket drained: queued messages may go now. */
   transportDrained(): void {
+    if (this.drainTimer !== undefined && this.transport.bufferedBytes() < this.broker.options.limits.maxWriteBuffer) {
+      this.broker.clock.clearTimeout(this.drainTimer);
+      this.drainTimer = undefined;
+    }
     if (this.state === ConnState.Connected) this.session?.drain();
   }
 
@@ -194,7 +201,20 @@ export class Connection implements SessionOwner, SessionLink {
   }
 
   writable(): boolean {
-    return this.state === ConnState.Connected && this.transport.bufferedBytes() < this.broker.options.limits.maxWriteBuffer;
+    if (this.state !== ConnState.Connected) return false;
+    const { maxWriteBuffer, drainTimeoutMs } = this.broker.options.limits;
+    if (this.transport.bufferedBytes() < maxWriteBuffer) return true;
+    this.drainTimer ??= this.broker.clock.setTimeout(() => {
+      if (this.transport.bufferedBytes() < maxWriteBuffer) {
+        this.drainTimer = undefined;
+        return;
+      }
+      this.broker.log.warn({ clientId: this.clientId, buffered: this.transport.bufferedBytes() },
+        'slow consumer disconnected: socket did not drain in time; its session keeps the queue');
+      this.broker.count('slowConsumers');
+      this.disconnect(0x97, 'slow consumer');
+    }, drainTimeoutMs);
+    return false;
   }
 
   sendPublish(message: Message, out: Outgoing, dup: boolean): boolean {

@@ -28,6 +28,8 @@ export interface Will {
   delay: number;
 }
 
+export type CounterName = 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'droppedTooLarge' | 'slowConsumers';
+
 /** What a connection may ask of the broker core. */
 export interface BrokerPort {
   readonly options: ResolvedBrokerOptions;
@@ -46,7 +48,7 @@ export interface BrokerPort {
   sendRetained(session: Session, filter: string, options: SubscriptionOptions): void;
   /** The connection ended; `will` is published now or after its delay unless the session resumes. */
   connectionClosed(conn: SessionOwner, session: Session | undefined, will: Will | undefined): void;
-  count(event: 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'droppedTooLarge', n?: number): void;
+  count(event: CounterName, n?: number): void;
   emitConnected(client: ClientInfo): void;
 }
 

@@ -38,6 +38,12 @@ export interface SessionLimits {
   maxQueuedBytes: number;
 }
 
+/** Payload bytes held in all session queues, against the broker's memory cap. */
+export interface MemoryGauge {
+  used: number;
+  readonly max: number;
+}
+
 export interface SessionCounters {
   droppedQos0: number;
   droppedTooLarge: number;
@@ -65,7 +71,19 @@ export class Session {
     private readonly limits: SessionLimits,
     private readonly counters: SessionCounters,
     private readonly now: () => number,
+    private readonly memory: MemoryGauge,
   ) {}
+
+  /** Every change of queued bytes goes through here, so the broker-wide gauge stays exact. */
+  private account(delta: number): void {
+    this.queuedBytes += delta;
+    this.memory.used += delta;
+  }
+
+  private full(bytes: number): boolean {
+    return this.queued >= this.limits.maxQueuedMessages || this.queuedBytes + bytes > this.limits.maxQueuedBytes
+      || this.memory.used + bytes > this.memory.max;
+  }
 
   get queued(): number {
     return this.queue.length - this.queueHead;
@@ -79,7 +97,7 @@ export class Session {
   hasRoom(qos: QoS, bytes: number): boolean {
     if (qos === 0) return true; // QoS 0 never blocks a publisher: it is dropped first.
     if (this.link && this.queued === 0 && this.inflight.size < this.link.sendWindow) return true;
-    if (this.queued < this.limits.maxQueuedMessages && this.queuedBytes + bytes <= this.limits.maxQueuedBytes) return true;
+    if (!this.full(bytes)) return true;
     return this.queue.some((o, i) => i >= this.queueHead && o.qos === 0);
   }
 
@@ -103,7 +121,7 @@ export class Session {
 
   private enqueue(out: Outgoing): void {
     const bytes = out.message.payload.length;
-    while (this.queued >= this.limits.maxQueuedMessages || this.queuedBytes + bytes > this.limits.maxQueuedBytes) {
+    while (this.full(bytes)) {
       if (!this.evictQos0()) {
         if (out.qos === 0) {
           this.counters.droppedQos0++;
@@ -113,7 +131,7 @@ export class Session {
       }
     }
     this.queue.push(out);
-    this.queuedBytes += bytes;
+    this.account(bytes);
   }
 
   /** Drops the oldest queued QoS 0 message (QoS 0 goes first [issue: limits]). */
@@ -122,7 +140,7 @@ export class Session {
       const o = this.queue[i]!;
       if (o.qos === 0) {
         this.queue.splice(i, 1);
-        this.queuedBytes -= o.message.payload.length;
+        this.account(-o.message.payload.length);
         this.counters.droppedQos0++;
         return true;
       }
@@ -139,7 +157,7 @@ export class Session {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
     }
-    this.queuedBytes -= o.message.payload.length;
+    this.account(-o.message.payload.length);
     return o;
   }
 
@@ -238,7 +256,7 @@ export class Session {
       const o = this.queue[i]!;
       if (o.group) {
         moved.push(o);
-        this.queuedBytes -= o.message.payload.length;
+        this.account(-o.message.payload.length);
       } else kept.push(o);
     }
     this.queue = kept;
@@ -251,7 +269,7 @@ export class Session {
     this.inflight.clear();
     this.queue = [];
     this.queueHead = 0;
-    this.queuedBytes = 0;
+    this.account(-this.queuedBytes);
     this.incomingQos2.clear();
     this.subscriptions.clear();
   }

@@ -1,0 +1,164 @@
+/**
+ * Limits: a full queue refuses a QoS 1/2 message before anyone gets it (never acknowledged and then
+ * dropped), QoS 0 goes first, the broker-wide memory cap, slow consumers and the connection cap.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RawClient, startBroker, sleep } from './helpers.js';
+import { startSysTopics } from '../../src/broker/sys-topics.js';
+
+const payload = (n: number): Buffer => Buffer.from(String(n));
+
+async function offlineSubscriber(port: number, id: string, filter = 't/#', version: 4 | 5 = 5): Promise<void> {
+  const s = await RawClient.connected(port, {
+    clientId: id, clean: true, protocolVersion: version,
+    ...(version === 5 ? { properties: { sessionExpiryInterval: 600 } } : { clean: false }),
+  });
+  s.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: filter, qos: 1 }] });
+  await s.expect('suback');
+  s.send({ type: 'disconnect' });
+  await s.waitClosed();
+}
+
+test('a full queue refuses QoS 1 from a v5 publisher with PUBACK 0x97; what was acknowledged is all delivered', async () => {
+  const b = await startBroker({ limits: { maxQueuedMessages: 3 } });
+  try {
+    await offlineSubscriber(b.port, 'slow');
+    const pub = await RawClient.connected(b.port, { clientId: 'pub' });
+    const codes: number[] = [];
+    for (let i = 1; i <= 5; i++) {
+      pub.send({ type: 'publish', topic: 't/x', payload: payload(i), qos: 1, packetId: i, retain: false, dup: false });
+      codes.push((await pub.expect('puback')).reasonCode ?? 0);
+    }
+    assert.deepEqual(codes, [0, 0, 0, 0x97, 0x97]);
+    assert.equal(b.broker.stats.quotaRefusals, 2);
+    const sub = await RawClient.connected(b.port, { clientId: 'slow', clean: false, properties: { sessionExpiryInterval: 600 } });
+    const got: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = await sub.expect('publish');
+      got.push(p.payload.toString());
+      sub.send({ type: 'puback', packetId: p.packetId!, reasonCode: 0 });
+    }
+    assert.deepEqual(got, ['1', '2', '3']);
+    await sub.quiet();
+  } finally {
+    await b.close();
+  }
+});
+
+test('a full queue closes a 3.1.1 QoS 1 publisher without PUBACK (it resends later): no acknowledged loss', async () => {
+  const b = await startBroker({ limits: { maxQueuedMessages: 1 } });
+  try {
+    await offlineSubscriber(b.port, 'slow311', 't/#', 4);
+    const pub = await RawClient.connected(b.port, { clientId: 'pub311', protocolVersion: 4 });
+    pub.send({ type: 'publish', topic: 't/x', payload: payload(1), qos: 1, packetId: 1, retain: false, dup: false });
+    assert.equal((await pub.expect('puback')).packetId, 1);
+    pub.send({ type: 'publish', topic: 't/x', payload: payload(2), qos: 1, packetId: 2, retain: false, dup: false });
+    assert.equal(await pub.next(), undefined, 'closed without PUBACK');
+  } finally {
+    await b.close();
+  }
+});
+
+test('QoS 0 is dropped first: queued QoS 0 makes room for QoS 1, and is counted', async () => {
+  const b = await startBroker({ limits: { maxQueuedMessages: 2 } });
+  try {
+    await offlineSubscriber(b.port, 'mixed');
+    // QoS 0 is not queued for an offline client at all; fill its queue while it is online but not reading.
+    const sub = await RawClient.connected(b.port, { clientId: 'mixed', clean: false, properties: { sessionExpiryInterval: 600, receiveMaximum: 1 } });
+    const pub = await RawClient.connected(b.port, { clientId: 'pub2' });
+    pub.send({ type: 'publish', topic: 't/a', payload: payload(1), qos: 1, packetId: 1, retain: false, dup: false }); // in flight
+    await pub.expect('puback');
+    pub.send({ type: 'publish', topic: 't/a', payload: payload(2), qos: 1, packetId: 2, retain: false, dup: false }); // queued
+    await pub.expect('puback');
+    pub.send({ type: 'publish', topic: 't/a', payload: payload(3), qos: 0, retain: false, dup: false }); // queued behind QoS 1
+    pub.send({ type: 'publish', topic: 't/a', payload: payload(4), qos: 1, packetId: 3, retain: false, dup: false }); // evicts 3
+    assert.equal((await pub.expect('puback')).reasonCode, 0);
+    assert.equal(b.broker.stats.droppedQos0, 1);
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = await sub.expect('publish');
+      seen.push(p.payload.toString());
+      if (p.qos > 0) sub.send({ type: 'puback', packetId: p.packetId!, reasonCode: 0 });
+    }
+    assert.deepEqual(seen, ['1', '2', '4']);
+  } finally {
+    await b.close();
+  }
+});
+
+test('the broker-wide memory cap refuses QoS 1 once queued payload bytes would pass it', async () => {
+  const b = await startBroker({ limits: { maxMemoryBytes: 2500 } });
+  try {
+    await offlineSubscriber(b.port, 'm1');
+    await offlineSubscriber(b.port, 'm2');
+    const pub = await RawClient.connected(b.port, { clientId: 'pubm' });
+    const big = Buffer.alloc(600, 1);
+    const codes: number[] = [];
+    for (let i = 1; i <= 3; i++) {
+      pub.send({ type: 'publish', topic: 't/m', payload: big, qos: 1, packetId: i, retain: false, dup: false });
+      codes.push((await pub.expect('puback')).reasonCode ?? 0);
+    }
+    // Two sessions × 600 B per message: 1200, 2400, then 3600 > 2500.
+    assert.deepEqual(codes, [0, 0, 0x97]);
+    assert.equal(b.broker.memory.used, 2400);
+  } finally {
+    await b.close();
+  }
+});
+
+test('a slow consumer whose socket does not drain in drainTimeoutMs is disconnected and counted', async () => {
+  const b = await startBroker({ limits: { maxWriteBuffer: 1024, drainTimeoutMs: 300 } });
+  try {
+    const sub = await RawClient.connected(b.port, { clientId: 'sloth' });
+    sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'flood', qos: 0 }] });
+    await sub.expect('suback');
+    sub.socket.pause();
+    const gone = new Promise<string>((r) => b.broker.on('clientDisconnected', (c: { clientId: string }) => r(c.clientId)));
+    const pub = await RawClient.connected(b.port, { clientId: 'flooder' });
+    const chunk = Buffer.alloc(60_000, 7);
+    for (let i = 0; i < 200 && b.broker.stats.slowConsumers === 0; i++) {
+      pub.send({ type: 'publish', topic: 'flood', payload: chunk, qos: 0, retain: false, dup: false });
+      await sleep(5);
+    }
+    assert.equal(await gone, 'sloth');
+    assert.equal(b.broker.stats.slowConsumers, 1);
+  } finally {
+    await b.close();
+  }
+});
+
+test('maxConnections: connections beyond the limit are closed at once and counted', async () => {
+  const b = await startBroker({ limits: { maxConnections: 2 } });
+  try {
+    const a = await RawClient.connected(b.port, { clientId: 'a' });
+    const c = await RawClient.connected(b.port, { clientId: 'c' });
+    const third = await RawClient.open(b.port);
+    await third.waitClosed();
+    assert.equal(b.broker.stats.connectionsRefused, 1);
+    a.end();
+    c.end();
+  } finally {
+    await b.close();
+  }
+});
+
+test('$SYS/broker topics are published retained, and no client may publish into $SYS', async () => {
+  const b = await startBroker();
+  const stop = startSysTopics(b.broker, 1, 'test');
+  try {
+    const c = await RawClient.connected(b.port, { clientId: 'sys' });
+    c.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: '$SYS/broker/clients/connected', qos: 0 }] });
+    await c.expect('suback');
+    const p = await c.expect('publish', 2500);
+    assert.equal(p.topic, '$SYS/broker/clients/connected');
+    assert.equal(p.retain, true);
+    assert.match(p.payload.toString(), /^\d+$/);
+    c.send({ type: 'publish', topic: '$SYS/broker/clients/connected', payload: Buffer.from('999'), qos: 1, packetId: 5, retain: true, dup: false });
+    assert.equal((await c.expect('puback')).reasonCode, 0x87);
+    assert.notEqual(b.broker.retained.match('$SYS/broker/clients/connected', Date.now())[0]?.payload.toString(), '999');
+  } finally {
+    stop();
+    await b.close();
+  }
+});

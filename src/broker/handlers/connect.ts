@@ -51,7 +51,7 @@ function authenticate(c: Connection, p: ConnectPacket, onAllow: () => void): voi
   const { hooks, options } = c.broker;
   const req = { ...c.info(), password: p.password, authenticationMethod: c.auth?.method };
   const answers = askAll(hooks.authenticate.map((h) => h(req, c.abort.signal)));
-  const decide = (verdicts: Array<AuthenticateVerdict | undefined>): void => {
+  const decide = (verdicts: Array<AuthenticateVerdict | undefined>): void | Promise<void> => {
     if (c.state === ConnState.Closed) return;
     const deny = verdicts.find((v) => v?.verdict === 'deny');
     if (deny && deny.verdict === 'deny') return c.refuseConnect(deny.reasonCode ?? 0x86);
@@ -62,9 +62,33 @@ function authenticate(c: Connection, p: ConnectPacket, onAllow: () => void): voi
       c.broker.log.info({ clientId: c.clientId, remote: c.transport.remoteAddress }, 'anonymous connection refused');
       return c.refuseConnect(p.username === undefined ? 0x87 : 0x86);
     }
+    return authorizeWill(c, onAllow);
+  };
+  return answers instanceof Promise ? answers.then(decide) : decide(answers);
+}
+
+/**
+ * The will is a publish the client asks for now and the broker performs later: it is authorized now,
+ * with the same hooks and the same $SYS invariant as a PUBLISH, so a refused will refuses the CONNECT.
+ */
+function authorizeWill(c: Connection, onAllow: () => void): void | Promise<void> {
+  const will = c.will?.message;
+  if (!will) return onAllow();
+  if (will.topic === '$SYS' || will.topic.startsWith('$SYS/')) return refuseWill(c);
+  const client = c.info();
+  const request = { topic: will.topic, qos: will.qos, retain: will.retain, payload: will.payload };
+  const answers = askAll(c.broker.hooks.authorizePublish.map((h) => h(client, request, c.abort.signal)));
+  const decide = (verdicts: Array<boolean | undefined>): void => {
+    if (c.state === ConnState.Closed) return;
+    if (verdicts.includes(false)) return refuseWill(c);
     onAllow();
   };
   return answers instanceof Promise ? answers.then(decide) : decide(answers);
+}
+
+function refuseWill(c: Connection): void {
+  c.broker.log.info({ clientId: c.clientId, topic: c.will?.message.topic }, 'will not authorized: connection refused');
+  c.refuseConnect(0x87);
 }
 
 function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAlive: number | undefined): void {

@@ -131,7 +131,7 @@ export class Broker extends EventEmitter implements BrokerPort {
     }
     this.owners.delete(session.clientId);
     const ending = session.expiryInterval === 0;
-    this.redistribute(session, ending);
+    this.redistribute(session);
     if (will) {
       const delay = Math.min(will.delay, session.expiryInterval);
       if (delay > 0 && !ending) {
@@ -164,14 +164,14 @@ export class Broker extends EventEmitter implements BrokerPort {
       this.pendingWills.delete(session.clientId);
       this.publishWill(pending.will);
     }
-    this.redistribute(session, true);
+    this.redistribute(session);
     session.clear();
     this.clock.clearTimeout(session.expiryTimer);
   }
 
   /** Shared-subscription messages not acknowledged by a member that left go to another member. */
-  private redistribute(session: Session, all: boolean): void {
-    for (const out of session.takeShared(all)) {
+  private redistribute(session: Session): void {
+    for (const out of session.takeShared()) {
       const t = this.router.pickMember(out.group!, out.message, out.message.payload.length, session);
       if (t) t.session.deliver(out.message, t.qos, t.retain, t.ids, t.group);
       else this.log.warn({ topic: out.message.topic, group: out.group!.name }, 'shared message kept: no other member can take it');

@@ -241,12 +241,13 @@ export class Session {
 
   /**
    * Takes back what reached this session through shared subscriptions and was not yet acknowledged, so
-   * another member can have it; QoS 2 already sent stays [MQTT-4.8.2-4] unless `all`.
+   * another member can have it. A QoS 2 message already sent stays with this member, to be completed
+   * when it reconnects [MQTT-4.8.2-4], and goes to nobody else even if its session ends [MQTT-4.8.2-5].
    */
-  takeShared(all: boolean): Outgoing[] {
+  takeShared(): Outgoing[] {
     const moved: Outgoing[] = [];
     for (const [id, out] of this.inflight) {
-      if (out.group && (all || out.qos === 1)) {
+      if (out.group && out.qos === 1) {
         this.inflight.delete(id);
         moved.push(out);
       }

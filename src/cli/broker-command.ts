@@ -104,20 +104,21 @@ async function tlsFor(l: ListenerConfig, cfg: BrokerConfig, io: Io): Promise<Non
   return { ...base, cert: pki.cert, key: pki.key, ca: pki.ca };
 }
 
+/** One write, so a reader sees the whole banner at once. */
 function printBanner(io: Io, cfg: BrokerConfig, running: RunningListener[]): void {
-  io.out(`moat broker ${VERSION}\n`);
-  for (const l of running) io.out(`  listening on ${l.url}\n`);
+  const lines = [`moat broker ${VERSION}`, ...running.map((l) => `  listening on ${l.url}`)];
   const tls = running.find((l) => l.url.startsWith('mqtts://'));
   const plain = running.find((l) => l.url.startsWith('mqtt://'));
   const ca = relative('.', join(cfg.dataDir, 'pki', 'ca.crt')) || 'ca.crt';
   const usesDevPki = cfg.listeners.some((l) => l.url.startsWith('mqtts://') && !l.cert);
   if (tls) {
-    const port = tls.address.port;
     const caFlag = usesDevPki ? ` --cafile ${ca}` : '';
-    io.out(`\nSubscribe to everything (TLS, server verified against the dev CA):\n`);
-    io.out(`  mosquitto_sub -h localhost -p ${port}${caFlag} -t '#' -v\n`);
+    lines.push('', 'Subscribe to everything (TLS, server verified against the dev CA):',
+      `  mosquitto_sub -h localhost -p ${tls.address.port}${caFlag} -t '#' -v`);
   } else if (plain) {
-    io.out(`\nSubscribe to everything (plain TCP: readable by anyone on the path):\n`);
-    io.out(`  mosquitto_sub -h ${plain.address.host === '0.0.0.0' ? '127.0.0.1' : plain.address.host} -p ${plain.address.port} -t '#' -v\n`);
+    const host = plain.address.host === '0.0.0.0' ? '127.0.0.1' : plain.address.host;
+    lines.push('', 'Subscribe to everything (plain TCP: readable by anyone on the path):',
+      `  mosquitto_sub -h ${host} -p ${plain.address.port} -t '#' -v`);
   }
+  io.out(lines.join('\n') + '\n');
 }

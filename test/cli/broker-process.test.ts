@@ -26,7 +26,7 @@ async function startCli(args: string[], cwd = dir): Promise<Started> {
     const timer = setTimeout(() => fail(new Error(`broker did not start: ${s.stdout} ${s.stderr}`)), 15_000);
     child.stdout!.on('data', (d: Buffer) => {
       s.stdout += d.toString();
-      if (s.stdout.includes('Subscribe to everything')) {
+      if (/Subscribe to everything.*\n.*-v\n/.test(s.stdout)) {
         for (const m of s.stdout.matchAll(/listening on (\w+):\/\/[^:]+:(\d+)/g)) s.ports[m[1]!] = Number(m[2]);
         clearTimeout(timer);
         ok();

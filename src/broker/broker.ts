@@ -113,7 +113,6 @@ export class Broker extends EventEmitter implements BrokerPort {
     }
     if (session) {
       this.clock.clearTimeout(session.expiryTimer);
-      session.generation++;
       return { session, present: true };
     }
     session = new Session(clientId, this.options.limits, this.stats, () => this.clock.now(), this.memory);

@@ -63,8 +63,6 @@ export class Session {
   /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
   expiryInterval = 0;
   expiryTimer: unknown;
-  /** The connection generation that owns the session, to ignore late events of a replaced one. */
-  generation = 0;
 
   constructor(
     readonly clientId: string,

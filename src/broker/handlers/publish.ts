@@ -36,6 +36,7 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   const message = toMessage(c, topic, p.payload, p.qos, p.retain, p.properties);
   // Invariant outside the hooks: no client publishes into $SYS.
   if (topic === '$SYS' || topic.startsWith('$SYS/')) return refuse(c, p, 0x87, 'publish to $SYS refused');
+  if (hooks.authorizePublish.length === 0) return route(c, p, message); // the common, allocation-free path
   const client = c.info();
   const request = { topic, qos: p.qos, retain: p.retain, payload: message.payload };
   const answers = askAll(hooks.authorizePublish.map((h) => h(client, request, c.abort.signal)));

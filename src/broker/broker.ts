@@ -25,6 +25,7 @@ export interface BrokerStats extends SessionCounters {
   bytesOut: number;
   quotaRefusals: number;
   slowConsumers: number;
+  droppedTooLarge: number;
 }
 
 export interface BrokerDeps {
@@ -170,11 +171,12 @@ export class Broker extends EventEmitter implements BrokerPort {
 
   /** Shared-subscription messages not acknowledged by a member that left go to another member. */
   private redistribute(session: Session): void {
-    for (const out of session.takeShared()) {
+    session.moveShared((out) => {
       const t = this.router.pickMember(out.group!, out.message, out.message.payload.length, session);
-      if (t) t.session.deliver(out.message, t.qos, t.retain, t.ids, t.group);
-      else this.log.warn({ topic: out.message.topic, group: out.group!.name }, 'shared message kept: no other member can take it');
-    }
+      if (!t) return false;
+      t.session.deliver(out.message, t.qos, t.retain, t.ids, t.group);
+      return true;
+    });
   }
 
   private publishWill(will: Will): void {

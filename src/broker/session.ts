@@ -14,7 +14,7 @@ export interface SessionLink {
   readonly sendWindow: number;
   /** False while the socket holds more than the write-buffer limit. */
   writable(): boolean;
-  /** Returns false when the packet was discarded (larger than the client's Maximum Packet Size). */
+  /** Returns false when the packet was discarded (larger than the client's Maximum Packet Size); counts it. */
   sendPublish(message: Message, out: Outgoing, dup: boolean): boolean;
   sendPubrel(packetId: number): void;
 }
@@ -46,7 +46,6 @@ export interface MemoryGauge {
 
 export interface SessionCounters {
   droppedQos0: number;
-  droppedTooLarge: number;
   droppedExpired: number;
 }
 
@@ -107,7 +106,7 @@ export class Session {
     if (qos === 0) {
       if (!link) return; // QoS 0 is not queued for offline clients (spec 4.1 allows; Mosquitto's default).
       if (this.queued === 0 && link.writable()) {
-        if (!link.sendPublish(message, out, false)) this.counters.droppedTooLarge++;
+        link.sendPublish(message, out, false); // an over-size discard is counted by the link
         return;
       }
     } else if (link && this.queued === 0 && this.inflight.size < link.sendWindow && link.writable()) {
@@ -161,7 +160,7 @@ export class Session {
 
   private send(out: Outgoing): void {
     if (out.qos === 0) {
-      if (!this.link!.sendPublish(out.message, out, false)) this.counters.droppedTooLarge++;
+      this.link!.sendPublish(out.message, out, false);
       return;
     }
     out.packetId = this.nextPacketId();
@@ -170,7 +169,6 @@ export class Session {
     if (!this.link!.sendPublish(out.message, out, false)) {
       // [MQTT-3.1.2-25] too large for the client: discard and behave as if delivery completed.
       this.inflight.delete(out.packetId);
-      this.counters.droppedTooLarge++;
     }
   }
 
@@ -229,38 +227,29 @@ export class Session {
     if (!link) return;
     for (const out of this.inflight.values()) {
       if (out.state === OutState.AwaitPubcomp) link.sendPubrel(out.packetId);
-      else if (!link.sendPublish(out.message, out, true)) {
-        this.inflight.delete(out.packetId);
-        this.counters.droppedTooLarge++;
-      }
+      else if (!link.sendPublish(out.message, out, true)) this.inflight.delete(out.packetId);
     }
     this.drain();
   }
 
   /**
-   * Takes back what reached this session through shared subscriptions and was not yet acknowledged, so
-   * another member can have it. A QoS 2 message already sent stays with this member, to be completed
+   * Offers what reached this session through shared subscriptions and is not yet acknowledged to
+   * another member: `move` returns true when one took it. What nobody can take stays here, to be resent
+   * on resumption [MQTT-4.4.0-1]. A QoS 2 message already sent stays with this member, to be completed
    * when it reconnects [MQTT-4.8.2-4], and goes to nobody else even if its session ends [MQTT-4.8.2-5].
    */
-  takeShared(): Outgoing[] {
-    const moved: Outgoing[] = [];
+  moveShared(move: (out: Outgoing) => boolean): void {
     for (const [id, out] of this.inflight) {
-      if (out.group && out.qos === 1) {
-        this.inflight.delete(id);
-        moved.push(out);
-      }
+      if (out.group && out.qos === 1 && move(out)) this.inflight.delete(id);
     }
     const kept: Outgoing[] = [];
     for (let i = this.queueHead; i < this.queue.length; i++) {
       const o = this.queue[i]!;
-      if (o.group) {
-        moved.push(o);
-        this.account(-o.message.payload.length);
-      } else kept.push(o);
+      if (o.group && move(o)) this.account(-o.message.payload.length);
+      else kept.push(o);
     }
     this.queue = kept;
     this.queueHead = 0;
-    return moved;
   }
 
   /** Drops every queued and in-flight message (clean start, session end). */

@@ -129,7 +129,7 @@ describe('shared subscriptions', () => {
       await a.quiet(100);
     });
 
-    test(`[MQTT-4.4.0-1] a lone member with a kept session that leaves with an unacknowledged QoS 1 message gets it again when it resumes ${tag(v)}`, { todo: 'broker bug: Broker.redistribute drops messages no other member can take' }, async (t) => {
+    test(`[MQTT-4.4.0-1] a lone member with a kept session that leaves with an unacknowledged QoS 1 message gets it again when it resumes ${tag(v)}`, async (t) => {
       const e = await env(t);
       const fields = v === 5
         ? { clientId: 'lone', clean: false, properties: { sessionExpiryInterval: 60 } }
@@ -149,7 +149,7 @@ describe('shared subscriptions', () => {
       assert.equal(again.dup, true);
     });
 
-    test(`[MQTT-4.8.2-5] a QoS 2 message sent to a member whose session ends before it completes is not sent to another member ${tag(v)}`, { todo: 'broker bug: Session.takeShared(all=true) hands in-flight QoS 2 to another member' }, async (t) => {
+    test(`[MQTT-4.8.2-5] a QoS 2 message sent to a member whose session ends before it completes is not sent to another member ${tag(v)}`, async (t) => {
       const e = await env(t);
       const quitter = await e.client(v);
       await subscribe(quitter, '$share/g/q2', 2);

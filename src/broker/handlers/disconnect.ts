@@ -11,7 +11,7 @@ export function handleDisconnect(c: Connection, p: DisconnectPacket): void {
     }
     if (c.session) c.session.expiryInterval = Math.min(expiry, c.broker.options.limits.maxSessionExpiry);
   }
-  // [MQTT-3.1.2-10] a normal DISCONNECT deletes the will; 0x04 asks for it to be sent.
-  if ((p.reasonCode ?? 0) !== 0x04) c.will = undefined;
+  // [MQTT-3.1.2-10] only a Normal disconnection (0x00) deletes the will; 0x04 and error codes send it.
+  if ((p.reasonCode ?? 0) === 0x00) c.will = undefined;
   c.close();
 }

@@ -21,6 +21,8 @@ const RULES: Record<string, Rule> = {
   broker: { ours: ['codec', 'store'], builtins: '*' },
   // Stores see messages and the codec's types, never the broker's engines.
   store: { ours: ['codec'], builtins: '*' },
+  // Client engine and transports: the codec only; never the broker.
+  client: { ours: ['codec'], builtins: '*' },
   // TLS profiles, dev PKI, authentication and authorization hooks.
   security: { ours: ['codec'], builtins: '*' },
   // The only place that reads argv and writes to the terminal.

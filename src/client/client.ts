@@ -1,0 +1,383 @@
+/**
+ * The public client: `connect(url, options)` → `MqttClient`. It wires a transport (bytes), the codec's
+ * decoder (bytes → packets) and the engine (packets → protocol); the protocol itself is in engine.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  PacketDecoder, topicFilterError, topicNameError, type MoatError, type QoS, type SubscribeProperties,
+  type UserProperties,
+} from '../codec/index.js';
+import { exponentialBackoff } from './backoff.js';
+import { ClientEngine, ClientState, type EnginePort } from './engine.js';
+import { ClientErr, clientError } from './errors.js';
+import type { InflightStore } from './inflight-store.js';
+import { Subscription } from './subscription.js';
+import { TlsSessionCache, openSocketLink, parseTarget, type Link, type Target, type TlsOptions } from './transport.js';
+import {
+  systemClock, type Clock, type ConnectInfo, type Message, type OfflineQueueOptions, type PublishOptions,
+  type PublishResult, type ReconnectOptions, type SubscribeOptions, type WillOptions,
+} from './types.js';
+import { openWebSocketLink } from './ws-transport.js';
+
+export interface ClientOptions extends TlsOptions {
+  /** 5 (default) or 4 (MQTT 3.1.1). */
+  protocolVersion?: 4 | 5;
+  /** Default: `moat-` + 12 random hex digits. */
+  clientId?: string;
+  /** Clean Start / Clean Session on the first connection. Default true. */
+  clean?: boolean;
+  /** Seconds; 0 turns it off. Default 60. */
+  keepAlive?: number;
+  username?: string;
+  password?: string | Buffer;
+  will?: WillOptions;
+  /** v5 Session Expiry Interval, seconds. With it, reconnects resume the session. */
+  sessionExpiry?: number;
+  /** v5: QoS 1/2 messages the broker may have in flight to us. */
+  receiveMaximum?: number;
+  /** Largest packet we accept (announced in v5). Default 1 MiB. */
+  maximumPacketSize?: number;
+  /** v5: topic aliases the broker may use towards us. Default 16. */
+  topicAliasMaximum?: number;
+  userProperties?: UserProperties;
+  /** ms to wait for the link and CONNACK. Default 10,000. */
+  connectTimeout?: number;
+  /** Reconnect with exponential backoff and jitter (default on); false turns it off. */
+  reconnect?: ReconnectOptions | false;
+  queue?: OfflineQueueOptions;
+  /** Where QoS 1/2 in-flight state lives. Default: memory. */
+  store?: InflightStore;
+  /** Injected time, for tests. */
+  clock?: Clock;
+  /** Injected randomness for the backoff jitter, for tests. */
+  random?: () => number;
+}
+
+export interface RequestOptions extends PublishOptions {
+  /** ms to wait for the response. Default 10,000. */
+  timeout?: number;
+}
+
+type Payload = string | Buffer | Uint8Array;
+const toBuffer = (p: Payload): Buffer => (typeof p === 'string' ? Buffer.from(p, 'utf8')
+  : Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+
+export interface MqttClient {
+  on(event: 'connect', fn: (info: ConnectInfo) => void): this;
+  on(event: 'message', fn: (msg: Message) => void): this;
+  on(event: 'offline', fn: (reason: MoatError, reconnecting: boolean) => void): this;
+  on(event: 'close', fn: (reason: MoatError | undefined) => void): this;
+}
+
+export class MqttClient extends EventEmitter {
+  readonly target: Target;
+  readonly version: 4 | 5;
+  private readonly engine: ClientEngine;
+  private readonly clock: Clock;
+  private readonly tlsCache = new TlsSessionCache();
+  private link: Link | undefined;
+  private linkSeq = 0;
+  private resumed = false;
+  private readonly subs = new Set<Subscription>();
+  private responseTopic: string | undefined;
+  private responseSub: Promise<unknown> | undefined;
+  private readonly pendingRequests = new Map<string, (m: Message) => void>();
+  /** The last connection's CONNACK information. */
+  info: ConnectInfo | undefined;
+
+  constructor(url: string, private readonly options: ClientOptions = {}) {
+    super();
+    this.target = parseTarget(url);
+    this.version = options.protocolVersion ?? 5;
+    this.clock = options.clock ?? systemClock;
+    const rc = options.reconnect === false ? { enabled: false } : options.reconnect ?? {};
+    const will = options.will;
+    this.engine = new ClientEngine({
+      version: this.version,
+      clientId: options.clientId ?? `moat-${randomBytes(6).toString('hex')}`,
+      clean: options.clean ?? true,
+      keepAlive: options.keepAlive ?? 60,
+      ...(options.username !== undefined ? { username: options.username } : {}),
+      ...(options.password !== undefined ? { password: toBuffer(options.password) } : {}),
+      ...(will ? {
+        will: {
+          topic: will.topic, payload: toBuffer(will.payload), qos: will.qos ?? 0, retain: will.retain ?? false,
+          ...(this.version === 5 && (will.delay !== undefined || will.properties)
+            ? { properties: { ...will.properties, ...(will.delay !== undefined ? { willDelayInterval: will.delay } : {}) } } : {}),
+        },
+      } : {}),
+      ...(options.sessionExpiry !== undefined ? { sessionExpiry: options.sessionExpiry } : {}),
+      ...(options.receiveMaximum !== undefined ? { receiveMaximum: options.receiveMaximum } : {}),
+      maximumPacketSize: options.maximumPacketSize ?? 1_048_576,
+      topicAliasMaximum: options.topicAliasMaximum ?? 16,
+      ...(options.userProperties ? { userProperties: options.userProperties } : {}),
+      connectTimeoutMs: options.connectTimeout ?? 10_000,
+      reconnect: rc.enabled ?? true,
+      backoff: exponentialBackoff(rc.initialDelay ?? 500, rc.maxDelay ?? 30_000, options.random),
+      ...(options.queue ? { queue: options.queue } : {}),
+      ...(options.store ? { store: options.store } : {}),
+    }, this.port());
+  }
+
+  get clientId(): string {
+    return this.engine.clientId;
+  }
+
+  get connected(): boolean {
+    return this.engine.online;
+  }
+
+  /** The current (or last) connection resumed its TLS session from a ticket. */
+  get isResumed(): boolean {
+    return this.resumed;
+  }
+
+  /** QoS 1/2 publishes sent and not yet acknowledged. */
+  get inflight(): number {
+    return this.engine.outbound.inflight;
+  }
+
+  /** Publishes waiting (offline, or for the broker's Receive Maximum). */
+  get queued(): number {
+    return this.engine.outbound.queue.length;
+  }
+
+  /** Opens the first connection; `connect()` calls it. */
+  start(): Promise<this> {
+    return new Promise((resolve, reject) => {
+      const onConnect = (): void => {
+        this.off('close', onClose);
+        resolve(this);
+      };
+      const onClose = (reason: MoatError | undefined): void => {
+        this.off('connect', onConnect);
+        reject(reason ?? clientError(ClientErr.clientClosed, 'closed before connecting'));
+      };
+      this.once('connect', onConnect);
+      this.once('close', onClose);
+      this.engine.start();
+    });
+  }
+
+  /**
+   * Resolves when the flow for the QoS completes: at once for QoS 0 (once written), at PUBACK for
+   * QoS 1, at PUBCOMP for QoS 2. Rejects with MOAT_ERR_PUBLISH_REFUSED (reasonCode = the broker's)
+   * on a negative ack. Offline, it waits in the bounded queue.
+   */
+  publish(topic: string, payload: Payload, opts: PublishOptions = {}): Promise<PublishResult> {
+    return new Promise((resolve, reject) => {
+      const closed = this.refuseIfClosed();
+      if (closed) return reject(closed);
+      const bad = topicNameError(topic);
+      if (bad) return reject(clientError(ClientErr.invalidTopic, `cannot publish to "${topic}": ${bad}`));
+      const qos = opts.qos ?? 0;
+      if (qos !== 0 && qos !== 1 && qos !== 2) return reject(clientError(ClientErr.config, `QoS must be 0, 1 or 2, not ${String(qos)}`));
+      this.engine.outbound.publish({
+        topic, payload: toBuffer(payload), qos, retain: opts.retain ?? false,
+        ...(opts.properties && this.version === 5 ? { properties: opts.properties } : {}),
+        resolve, reject,
+      });
+    });
+  }
+
+  /**
+   * Subscribes; resolves with a Subscription whose `reasonCodes` hold the granted QoS or failure code
+   * per filter. Rejects with MOAT_ERR_SUBSCRIBE_REFUSED when the broker refused every filter.
+   */
+  subscribe(filters: string | string[], opts: SubscribeOptions = {}): Promise<Subscription> {
+    const list = Array.isArray(filters) ? filters : [filters];
+    return new Promise((resolve, reject) => {
+      const closed = this.refuseIfClosed();
+      if (closed) return reject(closed);
+      for (const f of list) {
+        const bad = topicFilterError(f);
+        if (bad) return reject(clientError(ClientErr.invalidTopic, `cannot subscribe to "${f}": ${bad}`));
+      }
+      if (list.length === 0) return reject(clientError(ClientErr.config, 'subscribe needs at least one filter'));
+      const sub = new Subscription(list, opts.bufferSize ?? 1000, (s) => this.unsubscribeSub(s));
+      const properties: SubscribeProperties = {
+        ...(opts.subscriptionIdentifier !== undefined ? { subscriptionIdentifier: opts.subscriptionIdentifier } : {}),
+        ...(opts.userProperties ? { userProperties: opts.userProperties } : {}),
+      };
+      // Registered before the SUBACK: a retained message may follow it in the same read.
+      this.subs.add(sub);
+      this.engine.requests.request({
+        type: 'subscribe',
+        subscriptions: list.map((topicFilter) => ({
+          topicFilter, qos: opts.qos ?? 0, noLocal: opts.noLocal ?? false,
+          retainAsPublished: opts.retainAsPublished ?? false, retainHandling: opts.retainHandling ?? 0,
+        })),
+        ...(this.version === 5 && Object.keys(properties).length ? { properties } : {}),
+      }, (codes) => {
+        sub.reasonCodes = codes;
+        if (codes.every((c) => c >= 0x80)) {
+          this.subs.delete(sub);
+          sub.close();
+          const code = codes[0];
+          reject(clientError(ClientErr.subscribeRefused, `subscription to ${list.join(', ')} refused: reason 0x${(code ?? 0x80).toString(16)}`, code));
+        } else resolve(sub);
+      }, (err) => {
+        this.subs.delete(sub);
+        sub.close();
+        reject(err);
+      });
+    });
+  }
+
+  /** Unsubscribes filters; Subscriptions whose filters are all gone end their iterators. */
+  unsubscribe(filters: string | string[]): Promise<number[]> {
+    const list = Array.isArray(filters) ? filters : [filters];
+    return new Promise((resolve, reject) => {
+      const closed = this.refuseIfClosed();
+      if (closed) return reject(closed);
+      this.engine.requests.request({ type: 'unsubscribe', topicFilters: list }, (codes) => {
+        for (const s of this.subs) {
+          if (s.filters.every((f) => list.includes(f))) {
+            s.close();
+            this.subs.delete(s);
+          }
+        }
+        resolve(codes);
+      }, reject);
+    });
+  }
+
+  private unsubscribeSub(sub: Subscription): Promise<number[]> {
+    this.subs.delete(sub);
+    // Keep the broker subscription while another Subscription still uses one of the filters.
+    const still = new Set([...this.subs].flatMap((s) => s.filters));
+    const gone = sub.filters.filter((f) => !still.has(f));
+    return gone.length ? this.unsubscribe(gone) : Promise.resolve([]);
+  }
+
+  /**
+   * v5 request/response: publishes with a Response Topic and Correlation Data, resolves with the first
+   * message on the response topic carrying the same Correlation Data; MOAT_ERR_REQUEST_TIMEOUT after
+   * `timeout` ms.
+   */
+  async request(topic: string, payload: Payload, opts: RequestOptions = {}): Promise<Message> {
+    if (this.version !== 5) throw clientError(ClientErr.config, 'request() needs MQTT 5 (response topic and correlation data)');
+    this.responseTopic ??= `moat/response/${this.clientId}/${randomBytes(4).toString('hex')}`;
+    const responseTopic = this.responseTopic;
+    this.responseSub ??= this.subscribe(responseTopic, { qos: 1 }).catch((err: unknown) => {
+      this.responseSub = undefined;
+      throw err;
+    });
+    await this.responseSub;
+    const correlation = randomBytes(16);
+    const key = correlation.toString('hex');
+    const timeout = opts.timeout ?? 10_000;
+    return new Promise<Message>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        this.pendingRequests.delete(key);
+        reject(clientError(ClientErr.requestTimeout, `no response to the request on ${topic} within ${timeout} ms`));
+      }, timeout);
+      this.pendingRequests.set(key, (m) => {
+        this.clock.clearTimeout(timer);
+        resolve(m);
+      });
+      this.publish(topic, payload, {
+        qos: opts.qos ?? 1, retain: opts.retain ?? false,
+        properties: { ...opts.properties, responseTopic, correlationData: correlation },
+      }).catch((err: unknown) => {
+        this.clock.clearTimeout(timer);
+        this.pendingRequests.delete(key);
+        reject(err);
+      });
+    });
+  }
+
+  /** Graceful: waits for in-flight acks (at most `timeout` ms, default 5,000), then DISCONNECT. */
+  async end(opts: { timeout?: number } = {}): Promise<void> {
+    await this.engine.end(opts.timeout ?? 5000);
+  }
+
+  private refuseIfClosed(): MoatError | undefined {
+    const s = this.engine.state;
+    return s === ClientState.Ending || s === ClientState.Closed
+      ? clientError(ClientErr.clientClosed, 'the client is closed or closing') : undefined;
+  }
+
+  private deliver(msg: Message): void {
+    const cd = msg.properties?.correlationData;
+    if (cd && msg.topic === this.responseTopic) {
+      const done = this.pendingRequests.get(cd.toString('hex'));
+      if (done) {
+        this.pendingRequests.delete(cd.toString('hex'));
+        done(msg);
+      }
+    }
+    for (const s of this.subs) if (s.matches(msg.topic)) s.push(msg);
+    this.emit('message', msg);
+  }
+
+  private port(): EnginePort {
+    return {
+      clock: this.clock,
+      openLink: () => this.openLink(),
+      write: (b) => this.link?.write(b),
+      closeLink: () => {
+        const l = this.link;
+        this.link = undefined;
+        this.linkSeq++;
+        l?.end();
+      },
+      connected: (info) => {
+        this.info = { ...info, isResumed: this.resumed };
+        this.emit('connect', this.info);
+      },
+      message: (m) => this.deliver(m),
+      offline: (reason, reconnecting) => this.emit('offline', reason, reconnecting),
+      closed: (reason) => {
+        for (const s of this.subs) s.close();
+        this.subs.clear();
+        this.emit('close', reason);
+      },
+    };
+  }
+
+  private openLink(): void {
+    const seq = ++this.linkSeq;
+    const decoder = new PacketDecoder({ protocolVersion: this.version, maxPacketSize: this.options.maximumPacketSize ?? 1_048_576 });
+    const events = {
+      data: (chunk: Buffer): void => {
+        if (seq !== this.linkSeq) return;
+        try {
+          decoder.write(chunk, (p) => {
+            if (seq === this.linkSeq) this.engine.receive(p);
+          });
+        } catch (err) {
+          if (seq === this.linkSeq) this.engine.protocolFailure(err);
+        }
+      },
+      close: (err?: MoatError): void => {
+        if (seq !== this.linkSeq) return;
+        this.link = undefined;
+        this.engine.linkDown(err);
+      },
+    };
+    const up = (link: Link): void => {
+      if (seq !== this.linkSeq) return link.destroy();
+      this.link = link;
+      this.resumed = link.isResumed;
+      this.engine.linkUp();
+    };
+    const t = this.target;
+    if (t.scheme === 'ws' || t.scheme === 'wss') openWebSocketLink(t, this.options, events, up);
+    else openSocketLink(t, this.options, this.tlsCache, events, up);
+  }
+}
+
+/** Connects to `url` (mqtt:, mqtts:, ws:, wss:) and resolves once the broker accepted (CONNACK 0). */
+export function connect(url: string, options: ClientOptions = {}): Promise<MqttClient> {
+  let client: MqttClient;
+  try {
+    client = new MqttClient(url, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return client.start();
+}
+
+export type { QoS };

@@ -1,0 +1,223 @@
+/**
+ * The outgoing message flows: QoS 0 fire-and-forget, QoS 1 (PUBLISH → PUBACK) and QoS 2 (PUBLISH →
+ * PUBREC → PUBREL → PUBCOMP), with the broker's limits applied at send time: Receive Maximum as the
+ * send quota [MQTT-3.3.4-7] [MQTT-4.9.0-2], Maximum Packet Size [MQTT-3.2.2-15], Maximum QoS
+ * [MQTT-3.2.2-11], Retain Available [MQTT-3.2.2-14] and topic aliases. The state per packet identifier
+ * lives in the InflightStore; the promises to settle live here.
+ */
+import {
+  encodePacket, type MoatError, type AckPacket, type ProtocolVersion, type PublishPacket,
+} from '../codec/index.js';
+import { ClientErr, clientError, hex } from './errors.js';
+import { OutState, type InflightStore, type OutgoingRecord } from './inflight-store.js';
+import type { OfflineQueue, PendingPublish } from './offline-queue.js';
+import type { PacketIds } from './packet-ids.js';
+import type { OutgoingAliases } from './topic-aliases.js';
+import type { PublishResult } from './types.js';
+
+/** What the broker allows us, from CONNACK (defaults when absent). */
+export interface ServerLimits {
+  receiveMaximum: number;
+  maximumPacketSize: number;
+  maximumQoS: 0 | 1 | 2;
+  retainAvailable: boolean;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  receiveMaximum: 65_535, maximumPacketSize: Number.POSITIVE_INFINITY, maximumQoS: 2, retainAvailable: true,
+};
+
+/** The narrow port the outbound flow writes through. */
+export interface OutboundLink {
+  readonly version: ProtocolVersion;
+  readonly limits: ServerLimits;
+  /** True while a CONNACK-accepted connection is up. */
+  readonly online: boolean;
+  write(bytes: Buffer): void;
+}
+
+interface Settle { resolve(r: PublishResult): void; reject(e: MoatError): void }
+
+export class Outbound {
+  private readonly settle = new Map<number, Settle>();
+
+  constructor(
+    private readonly link: OutboundLink,
+    readonly queue: OfflineQueue,
+    readonly store: InflightStore,
+    private readonly ids: PacketIds,
+    private readonly aliases: OutgoingAliases,
+  ) {
+    // Records from a durable store survive a restart: their identifiers stay taken.
+    for (const r of store.outgoing()) ids.claim(r.packetId);
+  }
+
+  /** QoS 1/2 messages sent and not yet completed. */
+  get inflight(): number {
+    return this.store.outgoing().length;
+  }
+
+  get idle(): boolean {
+    return this.queue.length === 0 && this.inflight === 0;
+  }
+
+  publish(p: PendingPublish): void {
+    if (this.queue.push(p)) this.pump();
+  }
+
+  /** Sends what the send quota allows, in order; QoS 0 behind a blocked QoS 1/2 waits too (ordering). */
+  pump(): void {
+    while (this.link.online) {
+      const head = this.queue.peek();
+      if (!head) return;
+      if (head.qos > 0 && this.inflight >= this.link.limits.receiveMaximum) return; // [MQTT-4.9.0-2]
+      this.queue.shift();
+      this.send(head);
+    }
+  }
+
+  private send(p: PendingPublish): void {
+    const { limits, version } = this.link;
+    if (p.qos > limits.maximumQoS) {
+      p.reject(clientError(ClientErr.qosNotSupported, `the broker's Maximum QoS is ${limits.maximumQoS}; QoS ${p.qos} publish to ${p.topic} refused [MQTT-3.2.2-11]`, 0x9b));
+      return;
+    }
+    if (p.retain && !limits.retainAvailable) {
+      p.reject(clientError(ClientErr.retainNotSupported, `the broker does not support retained messages [MQTT-3.2.2-14]`, 0x9a));
+      return;
+    }
+    let packetId: number | undefined;
+    if (p.qos > 0) {
+      packetId = this.ids.allocate();
+      if (packetId === undefined) {
+        // 65,535 in flight: cannot happen below a Receive Maximum of 65,535; wait rather than fail.
+        this.queue.unshift([p]);
+        return;
+      }
+    }
+    const packet: PublishPacket = {
+      type: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: false,
+      ...(packetId !== undefined ? { packetId } : {}),
+      ...(p.properties ? { properties: p.properties } : {}),
+    };
+    const alias = version === 5 ? this.aliases.lookup(p.topic) : undefined;
+    if (alias) {
+      packet.properties = { ...packet.properties, topicAlias: alias.alias };
+      if (alias.known) packet.topic = '';
+    }
+    let bytes: Buffer;
+    try {
+      bytes = encodePacket(packet, version);
+    } catch (err) {
+      if (packetId !== undefined) this.ids.release(packetId);
+      p.reject(err as MoatError);
+      return;
+    }
+    if (bytes.length > limits.maximumPacketSize) {
+      if (packetId !== undefined) this.ids.release(packetId);
+      p.reject(clientError(ClientErr.packetTooLarge,
+        `PUBLISH to ${p.topic} is ${bytes.length} bytes, over the broker's Maximum Packet Size of ${limits.maximumPacketSize} [MQTT-3.2.2-15]`, 0x95));
+      return;
+    }
+    if (alias && !alias.known) this.aliases.commit(p.topic, alias.alias);
+    if (packetId !== undefined) {
+      const record: OutgoingRecord = {
+        packetId, state: p.qos === 1 ? OutState.AwaitPuback : OutState.AwaitPubrec,
+        topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain,
+        ...(p.properties ? { properties: p.properties } : {}),
+      };
+      this.store.putOutgoing(record);
+      this.settle.set(packetId, { resolve: p.resolve, reject: p.reject });
+    }
+    this.link.write(bytes);
+    if (packetId === undefined) p.resolve({ reasonCode: 0 });
+  }
+
+  /** PUBACK, PUBREC or PUBCOMP from the broker: advance the flow, settle the publish when it ends. */
+  ack(packet: AckPacket): void {
+    const rec = this.store.getOutgoing(packet.packetId);
+    if (!rec) return; // unknown identifier: a late duplicate ack; nothing to settle
+    const code = packet.reasonCode ?? 0;
+    if (packet.type === 'puback' && rec.state === OutState.AwaitPuback) {
+      this.finish(rec, code);
+    } else if (packet.type === 'pubrec' && rec.state === OutState.AwaitPubrec) {
+      // [MQTT-4.4.0-2] a PUBREC ≥ 0x80 ends the flow: no PUBREL.
+      if (code >= 0x80) return this.finish(rec, code);
+      this.store.putOutgoing({ ...rec, state: OutState.AwaitPubcomp });
+      this.sendPubrel(rec.packetId); // [MQTT-4.3.3-4] same packet identifier
+    } else if (packet.type === 'pubrec' && rec.state === OutState.AwaitPubcomp) {
+      this.sendPubrel(rec.packetId); // our PUBREL crossed a resent PUBREC: answer again
+    } else if (packet.type === 'pubcomp' && rec.state === OutState.AwaitPubcomp) {
+      this.finish(rec, code);
+    }
+  }
+
+  private finish(rec: OutgoingRecord, code: number): void {
+    this.store.deleteOutgoing(rec.packetId);
+    this.ids.release(rec.packetId);
+    const s = this.settle.get(rec.packetId);
+    this.settle.delete(rec.packetId);
+    if (code >= 0x80) {
+      s?.reject(clientError(ClientErr.publishRefused, `publish to ${rec.topic} refused by the broker: reason ${hex(code)}`, code));
+    } else {
+      s?.resolve({ reasonCode: code, packetId: rec.packetId });
+    }
+    this.pump();
+  }
+
+  private sendPubrel(packetId: number): void {
+    this.link.write(encodePacket({ type: 'pubrel', packetId, reasonCode: 0 }, this.link.version));
+  }
+
+  /**
+   * A new connection is up. With the session present, resend what is unacknowledged in the original
+   * order, PUBLISH with DUP set or PUBREL [MQTT-4.4.0-1] [MQTT-4.6.0-1] [MQTT-3.3.1-1]. Without it,
+   * the broker has no record [MQTT-3.2.2-4]: a message it PUBREC'd was delivered (complete it); the
+   * others go back to the head of the queue as new messages, so no QoS 1/2 message is lost.
+   */
+  resume(sessionPresent: boolean): void {
+    const records = this.store.outgoing();
+    if (sessionPresent) {
+      for (const rec of records) {
+        if (rec.state === OutState.AwaitPubcomp) {
+          this.sendPubrel(rec.packetId);
+          continue;
+        }
+        const packet: PublishPacket = {
+          type: 'publish', topic: rec.topic, payload: rec.payload, qos: rec.qos, retain: rec.retain, dup: true,
+          packetId: rec.packetId, ...(rec.properties ? { properties: rec.properties } : {}),
+        };
+        this.link.write(encodePacket(packet, this.link.version));
+      }
+    } else {
+      const again: PendingPublish[] = [];
+      for (const rec of records) {
+        this.store.deleteOutgoing(rec.packetId);
+        this.ids.release(rec.packetId);
+        const s = this.settle.get(rec.packetId);
+        this.settle.delete(rec.packetId);
+        if (rec.state === OutState.AwaitPubcomp) {
+          s?.resolve({ reasonCode: 0, packetId: rec.packetId });
+          continue;
+        }
+        again.push({
+          topic: rec.topic, payload: rec.payload, qos: rec.qos, retain: rec.retain,
+          ...(rec.properties ? { properties: rec.properties } : {}),
+          resolve: s?.resolve ?? (() => {}), reject: s?.reject ?? (() => {}),
+        });
+      }
+      this.queue.unshift(again);
+    }
+    this.pump();
+  }
+
+  /** The client is closing for good: every waiting publish rejects with `err`. */
+  rejectAll(err: MoatError): void {
+    this.queue.rejectAll(err);
+    for (const [id, s] of this.settle) {
+      s.reject(err);
+      this.ids.release(id);
+    }
+    this.settle.clear();
+  }
+}

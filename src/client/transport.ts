@@ -1,0 +1,129 @@
+/**
+ * Transports: open a byte link to the broker over TCP, TLS or WebSocket. They only move bytes; the
+ * decoder and the engine are elsewhere. TLS verifies the server by default, sends SNI for host names
+ * but never for IP addresses (RFC 6066 §3), offers ALPN `mqtt`, and keeps the session ticket so the
+ * next connection resumes the TLS session.
+ */
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { MoatError } from '../codec/index.js';
+import { ClientErr, clientError } from './errors.js';
+
+export interface Target {
+  scheme: 'mqtt' | 'mqtts' | 'ws' | 'wss';
+  host: string;
+  port: number;
+  /** WebSocket path (default /mqtt). */
+  path: string;
+}
+
+export interface TlsOptions {
+  ca?: string | Buffer | Array<string | Buffer>;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  /** Default true. false accepts any certificate: for tests against throwaway brokers only. */
+  rejectUnauthorized?: boolean;
+  /** Overrides the SNI / verification name (default: the URL's host when it is a name). */
+  servername?: string;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+}
+
+export interface LinkEvents {
+  data(chunk: Buffer): void;
+  /** Once, when the link is gone for whatever reason. */
+  close(err?: MoatError): void;
+}
+
+export interface Link {
+  /** The TLS session was resumed from an earlier connection's ticket. */
+  readonly isResumed: boolean;
+  write(bytes: Buffer): void;
+  /** Flushes what was written, then closes. */
+  end(): void;
+  destroy(): void;
+}
+
+const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 } as const;
+
+export function parseTarget(url: string): Target {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (cause) {
+    throw clientError(ClientErr.config, `invalid broker URL "${url}"`, undefined, cause);
+  }
+  const scheme = u.protocol.slice(0, -1);
+  if (!(scheme in DEFAULT_PORTS)) throw clientError(ClientErr.config, `broker URL "${url}": scheme must be mqtt, mqtts, ws or wss`);
+  const s = scheme as Target['scheme'];
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  if (!host) throw clientError(ClientErr.config, `broker URL "${url}" has no host`);
+  return { scheme: s, host, port: u.port === '' ? DEFAULT_PORTS[s] : Number(u.port), path: u.pathname === '/' ? '/mqtt' : u.pathname };
+}
+
+/** Turns a socket error into the client's code, naming the TLS verification failure when it is one. */
+export function linkError(err: NodeJS.ErrnoException, target: Target): MoatError {
+  const where = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  const code = String(err.code ?? '');
+  if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|HOSTNAME|ERR_TLS_CERT/.test(code)) {
+    return clientError(ClientErr.tlsVerify, `TLS verification of ${where} failed: ${err.message} (${code})`, undefined, err);
+  }
+  const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found'
+    : code === 'ETIMEDOUT' ? 'timed out' : err.message;
+  return clientError(ClientErr.connectFailed, `cannot connect to ${where}: ${why}`, undefined, err);
+}
+
+/** Remembers the last TLS session per target, so every reconnect offers it. */
+export class TlsSessionCache {
+  session: Buffer | undefined;
+}
+
+export function openSocketLink(target: Target, tls: TlsOptions, cache: TlsSessionCache, events: LinkEvents,
+  onUp: (link: Link) => void): void {
+  let socket: Socket | TLSSocket;
+  let closed = false;
+  let failure: MoatError | undefined;
+  const secure = target.scheme === 'mqtts';
+  if (secure) {
+    const servername = tls.servername ?? (isIP(target.host) ? undefined : target.host);
+    const t = tlsConnect({
+      host: target.host, port: target.port, ALPNProtocols: ['mqtt'],
+      ...(servername !== undefined ? { servername } : {}),
+      ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+      ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
+      ...(tls.key !== undefined ? { key: tls.key } : {}),
+      ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}),
+      ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {}),
+      rejectUnauthorized: tls.rejectUnauthorized ?? true,
+      ...(cache.session ? { session: cache.session } : {}),
+    });
+    // TLS 1.3 tickets arrive after the handshake, possibly several: keep the latest.
+    t.on('session', (s: Buffer) => { cache.session = s; });
+    t.once('secureConnect', () => up());
+    socket = t;
+  } else {
+    socket = netConnect({ host: target.host, port: target.port });
+    socket.once('connect', () => up());
+  }
+  socket.setNoDelay(true);
+  const up = (): void => {
+    const link: Link = {
+      isResumed: secure ? (socket as TLSSocket).isSessionReused() : false,
+      write: (b) => { if (!closed) socket.write(b); },
+      end: () => {
+        if (closed) return;
+        socket.end();
+        // A half-open peer never answers the FIN: do not hold the socket (and the process) for it.
+        setTimeout(() => socket.destroy(), 2000).unref();
+      },
+      destroy: () => socket.destroy(),
+    };
+    onUp(link);
+  };
+  socket.on('data', (c: Buffer) => events.data(c));
+  socket.on('error', (err: NodeJS.ErrnoException) => { failure ??= linkError(err, target); });
+  socket.on('close', () => {
+    closed = true;
+    events.close(failure);
+  });
+}

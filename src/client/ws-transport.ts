@@ -1,0 +1,40 @@
+/**
+ * MQTT over WebSocket (subprotocol `mqtt` [MQTT-6.0.0-3], binary frames [MQTT-6.0.0-1]). `ws` is
+ * loaded on first use only, so a client that never uses ws:/wss: does not load it.
+ */
+import { isIP } from 'node:net';
+import type { MoatError } from '../codec/index.js';
+import { ClientErr, clientError } from './errors.js';
+import { linkError, type Link, type LinkEvents, type Target, type TlsOptions } from './transport.js';
+
+export function openWebSocketLink(target: Target, tls: TlsOptions, events: LinkEvents, onUp: (link: Link) => void): void {
+  let closed = false;
+  let failure: MoatError | undefined;
+  import('ws').then(({ WebSocket }) => {
+    const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    const url = `${target.scheme}://${host}:${target.port}${target.path}`;
+    const secure = target.scheme === 'wss';
+    const servername = tls.servername ?? (isIP(target.host) ? undefined : target.host);
+    const ws = new WebSocket(url, ['mqtt'], secure ? {
+      ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+      ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
+      ...(tls.key !== undefined ? { key: tls.key } : {}),
+      ...(servername !== undefined ? { servername } : {}),
+      rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    } : {});
+    ws.binaryType = 'nodebuffer';
+    ws.on('open', () => onUp({
+      isResumed: false,
+      write: (b) => { if (!closed) ws.send(b); },
+      end: () => { if (!closed) ws.close(1000); },
+      destroy: () => ws.terminate(),
+    }));
+    ws.on('message', (data: Buffer) => events.data(data));
+    ws.on('error', (err: NodeJS.ErrnoException) => { failure ??= linkError(err, target); });
+    ws.on('close', () => {
+      if (closed) return;
+      closed = true;
+      events.close(failure);
+    });
+  }, (cause: unknown) => events.close(clientError(ClientErr.config, 'ws:/wss: needs the "ws" package', undefined, cause)));
+}

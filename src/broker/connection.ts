@@ -36,7 +36,7 @@ export class Connection implements SessionOwner, SessionLink {
   readonly outboundAliases = new Map<string, number>();
   /** Aliases handed out for packets that were then discarded: the client never learned them. */
   private readonly freeAliases: number[] = [];
-  /** QoS 1/2 PUBLISH received and not yet completed, against our Receive Maximum [MQTT-3.3.4-9]. */
+  /** QoS 1/2 PUBLISH received and not yet completed, against our Receive Maximum [MQTT-3.3.4-7]. */
   inboundInFlight = 0;
   /** Enhanced authentication in progress or done: method and the handler's scratch state. */
   auth: { method: string; state: Record<string, unknown> } | undefined;

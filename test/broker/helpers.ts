@@ -115,7 +115,14 @@ export class RawClient {
 
   /** Resolves when the server closes the connection (fails after `timeoutMs`). */
   async waitClosed(timeoutMs = 3000): Promise<void> {
-    await Promise.race([this.closedPromise, new Promise((_, reject) => setTimeout(() => reject(new Error('still open')), timeoutMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([this.closedPromise, new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('still open')), timeoutMs);
+      })]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   end(): void {

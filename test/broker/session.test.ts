@@ -613,8 +613,7 @@ describe('offline messages and resending', () => {
       }));
   }
 
-  test('[4.9] [MQTT-3.3.4-7] a PUBREL completing the previous connection\'s QoS 2 flow does not raise the Receive Maximum quota of the new one',
-    { todo: 'broker bug: inboundInFlight goes to -1 on a PUBREL for the previous connection\'s QoS 2, so Receive Maximum + 1 PUBLISH are accepted' }, () =>
+  test('[4.9] [MQTT-3.3.4-7] a PUBREL completing the previous connection\'s QoS 2 flow does not raise the Receive Maximum quota of the new one', () =>
     withBroker({ limits: { receiveMaximum: 1 } }, {}, async (x) => {
       const id = uid('quota');
       const a = await x.connected(5, persistent(5, id));

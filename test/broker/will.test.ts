@@ -230,8 +230,7 @@ describe('will: when it is published', () => {
       await expectWill(sub, `will/${id}`, 'asked for');
     }));
 
-  test('[MQTT-3.1.2-8] [MQTT-3.1.2-10] v5 DISCONNECT with an error Reason Code (0x80, 0x83) does not delete the will: it is published',
-    { todo: 'broker bug: handleDisconnect deletes the will for every reason code but 0x04; only 0x00 may delete it' }, () =>
+  test('[MQTT-3.1.2-8] [MQTT-3.1.2-10] v5 DISCONNECT with an error Reason Code (0x80, 0x83) does not delete the will: it is published', () =>
       withBroker({}, {}, async (x) => {
         const sub = await x.subscriber('will/#');
         for (const code of [0x80, 0x83]) {

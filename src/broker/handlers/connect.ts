@@ -99,7 +99,7 @@ function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAl
   session.expiryInterval = c.version === 5 || !p.clean ? expiry : 0;
   c.session = session;
   // QoS 2 messages received on an earlier connection and awaiting PUBREL still count against our
-  // Receive Maximum on this one [MQTT-3.3.4-9].
+  // Receive Maximum on this one [MQTT-3.3.4-7] [4.9].
   c.inboundInFlight = session.incomingQos2.size;
   c.state = ConnState.Connected;
   const connack = { type: 'connack' as const, sessionPresent: present, reasonCode: 0 };

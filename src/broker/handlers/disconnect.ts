@@ -5,9 +5,9 @@ import type { Connection } from '../connection.js';
 export function handleDisconnect(c: Connection, p: DisconnectPacket): void {
   const expiry = p.properties?.sessionExpiryInterval;
   if (expiry !== undefined) {
-    // [MQTT-3.14.2-2] a session that was to end with the connection may not be extended now.
+    // [3.14.2.2.2] a session that was to end with the connection may not be extended now.
     if (c.connectSessionExpiry === 0 && expiry !== 0) {
-      throw protocolError('DISCONNECT sets Session Expiry Interval after CONNECT set 0 [MQTT-3.14.2-2]');
+      throw protocolError('DISCONNECT sets Session Expiry Interval after CONNECT set 0 [3.14.2.2.2]');
     }
     if (c.session) c.session.expiryInterval = Math.min(expiry, c.broker.options.limits.maxSessionExpiry);
   }

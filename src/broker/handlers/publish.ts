@@ -26,9 +26,9 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
     return;
   }
   if (p.qos > 0) {
-    // [MQTT-3.3.4-9] more unacknowledged QoS 1/2 PUBLISH than our Receive Maximum.
+    // [MQTT-3.3.4-7] [3.3.4] a client past our Receive Maximum gets DISCONNECT 0x93.
     if (c.inboundInFlight >= options.limits.receiveMaximum) {
-      throw new MoatError('MOAT_ERR_RECEIVE_MAXIMUM_EXCEEDED', 'Receive Maximum exceeded [MQTT-3.3.4-9]', { reasonCode: 0x93 });
+      throw new MoatError('MOAT_ERR_RECEIVE_MAXIMUM_EXCEEDED', 'Receive Maximum exceeded [MQTT-3.3.4-7]', { reasonCode: 0x93 });
     }
     c.inboundInFlight++;
   }

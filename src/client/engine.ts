@@ -173,7 +173,7 @@ export class ClientEngine {
     }
     switch (packet.type) {
       case 'publish': return this.onPublish(packet);
-      case 'puback': case 'pubrec': case 'pubcomp': return this.outbound.ack(packet);
+      case 'puback': case 'pubrec': case 'pubcomp': this.outbound.ack(packet); break;
       case 'pubrel':
         // [MQTT-4.3.3-11] PUBCOMP with the same identifier; the identifier may now be used again [MQTT-4.3.3-12].
         this.outbound.store.deleteIncoming(packet.packetId);

@@ -6,6 +6,7 @@
 import type { ProtocolVersion, QoS } from '../codec/index.js';
 import type { SharedGroup } from './topic-tree.js';
 import type { Message, SubscriptionOptions } from './types.js';
+import { OutQueue } from './out-queue.js';
 
 /** The live connection as the session sees it. */
 export interface SessionLink {
@@ -54,9 +55,7 @@ export class Session {
   /** QoS 2 packet ids received and PUBREC'd, awaiting PUBREL: duplicates are not re-routed [4.3.3]. */
   readonly incomingQos2 = new Set<number>();
   readonly inflight = new Map<number, Outgoing>();
-  private queue: Outgoing[] = [];
-  private queueHead = 0;
-  private queuedBytes = 0;
+  private readonly queue = new OutQueue();
   private lastPacketId = 0;
   link: SessionLink | undefined;
   /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
@@ -71,31 +70,24 @@ export class Session {
     private readonly memory: MemoryGauge,
   ) {}
 
-  /** Every change of queued bytes goes through here, so the broker-wide gauge stays exact. */
-  private account(delta: number): void {
-    this.queuedBytes += delta;
-    this.memory.used += delta;
-  }
-
   private full(bytes: number): boolean {
-    return this.queued >= this.limits.maxQueuedMessages || this.queuedBytes + bytes > this.limits.maxQueuedBytes
+    return this.queue.size >= this.limits.maxQueuedMessages || this.queue.bytes + bytes > this.limits.maxQueuedBytes
       || this.memory.used + bytes > this.memory.max;
   }
 
   get queued(): number {
-    return this.queue.length - this.queueHead;
+    return this.queue.size;
   }
 
   get bytesQueued(): number {
-    return this.queuedBytes;
+    return this.queue.bytes;
   }
 
   /** Whether a message of effective QoS `qos` and `bytes` payload fits, counting QoS 0 it may evict. */
   hasRoom(qos: QoS, bytes: number): boolean {
     if (qos === 0) return true; // QoS 0 never blocks a publisher: it is dropped first.
     if (this.link && this.queued === 0 && this.inflight.size < this.link.sendWindow) return true;
-    if (!this.full(bytes)) return true;
-    return this.queue.some((o, i) => i >= this.queueHead && o.qos === 0);
+    return !this.full(bytes) || this.queue.hasQos0;
   }
 
   /** Hands a message to the session; the caller checked `hasRoom` for QoS 1/2. */
@@ -119,42 +111,25 @@ export class Session {
   private enqueue(out: Outgoing): void {
     const bytes = out.message.payload.length;
     while (this.full(bytes)) {
-      if (!this.evictQos0()) {
-        if (out.qos === 0) {
-          this.counters.droppedQos0++;
-          return;
-        }
+      // QoS 0 goes first: the oldest queued one makes room.
+      const evicted = this.queue.evictOldestQos0();
+      if (evicted) {
+        this.memory.used -= evicted.message.payload.length;
+        this.counters.droppedQos0++;
+      } else if (out.qos === 0) {
+        this.counters.droppedQos0++;
+        return;
+      } else {
         break; // QoS 1/2 was admitted by hasRoom: it may exceed the soft limit rather than be lost.
       }
     }
     this.queue.push(out);
-    this.account(bytes);
-  }
-
-  /** Drops the oldest queued QoS 0 message (QoS 0 goes first [issue: limits]). */
-  private evictQos0(): boolean {
-    for (let i = this.queueHead; i < this.queue.length; i++) {
-      const o = this.queue[i]!;
-      if (o.qos === 0) {
-        this.queue.splice(i, 1);
-        this.account(-o.message.payload.length);
-        this.counters.droppedQos0++;
-        return true;
-      }
-    }
-    return false;
+    this.memory.used += bytes;
   }
 
   private shift(): Outgoing | undefined {
-    if (this.queueHead >= this.queue.length) return undefined;
-    const o = this.queue[this.queueHead]!;
-    this.queue[this.queueHead] = undefined as unknown as Outgoing;
-    this.queueHead++;
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead);
-      this.queueHead = 0;
-    }
-    this.account(-o.message.payload.length);
+    const o = this.queue.shift();
+    if (o) this.memory.used -= o.message.payload.length;
     return o;
   }
 
@@ -183,8 +158,8 @@ export class Session {
   drain(): void {
     const link = this.link;
     if (!link) return;
-    while (this.queued > 0 && link.writable()) {
-      const next = this.queue[this.queueHead]!;
+    while (this.queue.size > 0 && link.writable()) {
+      const next = this.queue.peek()!;
       if (next.qos > 0 && this.inflight.size >= link.sendWindow) return;
       this.shift();
       if (this.expired(next.message)) continue;
@@ -242,22 +217,18 @@ export class Session {
     for (const [id, out] of this.inflight) {
       if (out.group && out.qos === 1 && move(out)) this.inflight.delete(id);
     }
-    const kept: Outgoing[] = [];
-    for (let i = this.queueHead; i < this.queue.length; i++) {
-      const o = this.queue[i]!;
-      if (o.group && move(o)) this.account(-o.message.payload.length);
-      else kept.push(o);
-    }
-    this.queue = kept;
-    this.queueHead = 0;
+    this.queue.removeWhere((o) => {
+      if (!o.group || !move(o)) return false;
+      this.memory.used -= o.message.payload.length;
+      return true;
+    });
   }
 
   /** Drops every queued and in-flight message (clean start, session end). */
   clear(): void {
     this.inflight.clear();
-    this.queue = [];
-    this.queueHead = 0;
-    this.account(-this.queuedBytes);
+    this.memory.used -= this.queue.bytes;
+    this.queue.clear();
     this.incomingQos2.clear();
     this.subscriptions.clear();
   }

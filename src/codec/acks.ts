@@ -2,8 +2,8 @@
 import { malformed, protocolError } from './errors.js';
 import type { AckPacket, ProtocolVersion } from './packets.js';
 import { propertiesBodySize, readProperties, writeProperties } from './properties.js';
-import { VALID_REASON_CODES } from './reason-codes.js';
-import { type Reader, checkPacketId, packetWriter, varintSize } from './wire.js';
+import { VALID_REASON_CODES, validReasonCode } from './reason-codes.js';
+import { type Reader, checkPacketId, invalidPacket, packetWriter, varintSize } from './wire.js';
 
 type AckType = AckPacket['type'];
 const FIRST_BYTE: Record<AckType, number> = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 };
@@ -38,7 +38,7 @@ export function decodeAck(r: Reader, type: AckType, version: ProtocolVersion): A
 export function encodeAck(p: AckPacket, version: ProtocolVersion): Buffer {
   const first = FIRST_BYTE[p.type];
   checkPacketId(p.packetId);
-  const reasonCode = p.reasonCode ?? 0;
+  const reasonCode = version === 5 ? validReasonCode(p.type, p.reasonCode ?? 0, 5, invalidPacket) : 0;
   const propsSize = version === 5 && p.properties !== undefined ? propertiesBodySize(p.properties, p.type) : 0;
   if (version < 5 || (reasonCode === 0 && propsSize === 0)) {
     const w = packetWriter(first, 2);

@@ -2,7 +2,7 @@
 import { MoatError, malformed, protocolError, UNSUPPORTED_PROTOCOL_VERSION } from './errors.js';
 import type { ConnackPacket, ConnectPacket, ProtocolVersion, QoS, Will } from './packets.js';
 import { propertiesBodySize, readProperties, writeProperties } from './properties.js';
-import { V4_VALID_CONNACK, VALID_REASON_CODES } from './reason-codes.js';
+import { V4_VALID_CONNACK, VALID_REASON_CODES, validReasonCode } from './reason-codes.js';
 import { topicNameError } from './topic.js';
 import { type Reader, binarySize, checkU16, invalidPacket, packetWriter, utf8Size, varintSize } from './wire.js';
 
@@ -113,6 +113,7 @@ export function decodeConnack(r: Reader, version: ProtocolVersion): ConnackPacke
 }
 
 export function encodeConnack(p: ConnackPacket, version: ProtocolVersion): Buffer {
+  validReasonCode('connack', p.reasonCode, version, invalidPacket);
   const propsSize = version === 5 ? propertiesBodySize(p.properties ?? {}, 'connack') : 0;
   const w = packetWriter(0x20, 2 + (version === 5 ? varintSize(propsSize) + propsSize : 0));
   w.u8(p.sessionPresent ? 1 : 0);

@@ -2,7 +2,7 @@
 import { malformed, protocolError } from './errors.js';
 import type { AuthPacket, DisconnectPacket, ProtocolVersion } from './packets.js';
 import { propertiesBodySize, readProperties, writeProperties } from './properties.js';
-import { VALID_REASON_CODES } from './reason-codes.js';
+import { VALID_REASON_CODES, validReasonCode } from './reason-codes.js';
 import { type Reader, invalidPacket, packetWriter, varintSize } from './wire.js';
 
 export const PINGREQ_BYTES: Buffer = Buffer.from([0xc0, 0x00]);
@@ -42,6 +42,7 @@ export function decodeAuth(r: Reader): AuthPacket {
 }
 
 function encodeReasonAndProps(first: number, p: DisconnectPacket | AuthPacket): Buffer {
+  validReasonCode(p.type, p.reasonCode ?? 0, 5, invalidPacket);
   if (p.type === 'auth' && (p.reasonCode !== 0 || p.properties) && p.properties?.authenticationMethod === undefined) {
     throw invalidPacket('AUTH needs an Authentication Method [3.15.2.2.2]');
   }

@@ -7,6 +7,7 @@
 import type { ProtocolVersion, QoS } from './packets.js';
 import { type PublishProperties, propertiesBodySize, writeProperties } from './properties.js';
 import { publishFlags } from './publish.js';
+import { topicNameError } from './topic.js';
 import { invalidPacket, packetWriter, utf8Size, varintSize } from './wire.js';
 
 export interface FanoutMessage {
@@ -49,6 +50,8 @@ export class PublishFanout {
   private readonly baseProps: PublishProperties | undefined;
 
   constructor(readonly message: FanoutMessage) {
+    const err = topicNameError(message.topic);
+    if (err !== undefined) throw invalidPacket(err);
     const p = message.properties;
     if (p && (p.topicAlias !== undefined || p.subscriptionIdentifiers !== undefined)) {
       const { topicAlias: _a, subscriptionIdentifiers: _s, ...rest } = p;
@@ -83,6 +86,10 @@ export class PublishFanout {
   }
 
   private build(v: PublishVariant): Template {
+    if (v.qos !== 0 && v.qos !== 1 && v.qos !== 2) throw invalidPacket('PUBLISH QoS must be 0, 1 or 2');
+    if (v.qos === 0 && v.dup) throw invalidPacket('DUP on a QoS 0 PUBLISH [MQTT-3.3.1-2]');
+    // v5-only fields are ignored for 3.1.1 (as encodePacket does), but an omitted topic would be invalid.
+    if (v.omitTopic && (v.version < 5 || v.topicAlias === undefined)) throw invalidPacket('an empty topic name needs an MQTT 5 topic alias');
     const topic = v.omitTopic ? '' : this.message.topic;
     const payload = this.message.payload;
     const props = v.version === 5 ? this.variantProps(v) : undefined;

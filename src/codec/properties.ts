@@ -211,6 +211,9 @@ export function propertiesSize(p: Properties | undefined, ctx: Context): number 
 }
 
 export function propertiesBodySize(p: Properties, ctx: Context): number {
+  if (p.authenticationData !== undefined && p.authenticationMethod === undefined) {
+    throw invalidPacket('authenticationData without authenticationMethod');
+  }
   const mask = Ctx[ctx];
   let n = 0;
   for (const key in p) {

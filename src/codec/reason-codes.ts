@@ -67,6 +67,21 @@ export const VALID_REASON_CODES = {
 export const V4_VALID_CONNACK = set(0, 1, 2, 3, 4, 5);
 export const V4_VALID_SUBACK = set(0, 1, 2, 0x80);
 
+/**
+ * The encoder's check: a reason code the packet may carry in this version, else MOAT_ERR_INVALID_PACKET.
+ * (It throws the codec's MoatError without importing wire.ts, to keep this file a leaf.)
+ */
+export function validReasonCode(
+  type: keyof typeof VALID_REASON_CODES, code: number, version: number, fail: (msg: string) => Error,
+): number {
+  const valid = version === 5 ? VALID_REASON_CODES[type]
+    : type === 'connack' ? V4_VALID_CONNACK : type === 'suback' ? V4_VALID_SUBACK : undefined;
+  if (!Number.isInteger(code) || (valid !== undefined && !valid.has(code))) {
+    throw fail(`${type.toUpperCase()} cannot carry reason code ${String(code)}`);
+  }
+  return code;
+}
+
 /** The 3.1.1 CONNACK return code closest to a v5 CONNACK reason code. */
 export function connackReturnCodeV4(reasonCode: number): number {
   switch (reasonCode) {

@@ -5,7 +5,7 @@ import type {
   UnsubscribePacket,
 } from './packets.js';
 import { propertiesBodySize, readProperties, writeProperties } from './properties.js';
-import { V4_VALID_SUBACK, VALID_REASON_CODES } from './reason-codes.js';
+import { V4_VALID_SUBACK, VALID_REASON_CODES, validReasonCode } from './reason-codes.js';
 import { topicFilterError, parseSharedFilter } from './topic.js';
 import { readPacketId } from './acks.js';
 import { type Reader, type Writer, checkPacketId, invalidPacket, packetWriter, utf8Size, varintSize } from './wire.js';
@@ -57,7 +57,7 @@ export function encodeSubscribe(p: SubscribePacket, version: ProtocolVersion): B
   let len = 2 + (version === 5 ? varintSize(propsSize) + propsSize : 0);
   for (const s of p.subscriptions) {
     len += utf8Size(checkFilter(s.topicFilter)) + 1;
-    if (s.qos > 2 || (s.retainHandling ?? 0) > 2) throw invalidPacket('subscription QoS or retain handling out of range');
+    if (!isSmall(s.qos, 2) || !isSmall(s.retainHandling ?? 0, 2)) throw invalidPacket('subscription QoS or retain handling out of range');
     if (s.noLocal && parseSharedFilter(s.topicFilter)) throw invalidPacket('No Local on a shared subscription [MQTT-3.8.3-4]');
   }
   const w = packetWriter(0x82, len);
@@ -73,6 +73,8 @@ export function encodeSubscribe(p: SubscribePacket, version: ProtocolVersion): B
   }
   return w.buf;
 }
+
+const isSmall = (v: number, max: number): boolean => Number.isInteger(v) && v >= 0 && v <= max;
 
 function checkFilter(filter: string): string {
   const err = topicFilterError(filter);
@@ -106,6 +108,7 @@ function encodeCodesAck(
 ): Buffer {
   const propsSize = version === 5 ? propertiesBodySize(p.properties ?? {}, p.type) : 0;
   checkPacketId(p.packetId);
+  if (withCodes) for (const c of p.reasonCodes) validReasonCode(p.type, c, version, invalidPacket);
   const codes = withCodes ? p.reasonCodes.length : 0;
   const w: Writer = packetWriter(first, 2 + (version === 5 ? varintSize(propsSize) + propsSize : 0) + codes);
   w.u16(p.packetId);

@@ -3,6 +3,8 @@
 import { argv, env, exit, stderr, stdout } from 'node:process';
 import { isMoatError } from '../codec/index.js';
 import { brokerCommand, type Io } from './broker-command.js';
+import { pubCommand } from './pub-command.js';
+import { subCommand } from './sub-command.js';
 import { VERSION } from './version.js';
 
 const HELP = `moat — secure-by-default MQTT
@@ -36,6 +38,8 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (command === 'broker') return brokerCommand(rest, io);
+  if (command === 'pub') return pubCommand(rest, io);
+  if (command === 'sub') return subCommand(rest, io);
   io.err(`moat: unknown command "${command}"\n\n${HELP}`);
   return 2;
 }

@@ -77,6 +77,8 @@ export class MqttClient extends EventEmitter {
   private readonly clock: Clock;
   private readonly tlsCache = new TlsSessionCache();
   private link: Link | undefined;
+  /** The last link closed by the engine: end() waits for it so a process may exit right after. */
+  private lastClosed: Promise<void> = Promise.resolve();
   private linkSeq = 0;
   private resumed = false;
   private readonly subs = new Set<Subscription>();
@@ -291,6 +293,8 @@ export class MqttClient extends EventEmitter {
   /** Graceful: waits for in-flight acks (at most `timeout` ms, default 5,000), then DISCONNECT. */
   async end(opts: { timeout?: number } = {}): Promise<void> {
     await this.engine.end(opts.timeout ?? 5000);
+    // Resolve once the socket flushed the DISCONNECT and closed: `process.exit()` after it loses nothing.
+    await this.lastClosed;
   }
 
   private refuseIfClosed(): MoatError | undefined {
@@ -321,7 +325,10 @@ export class MqttClient extends EventEmitter {
         const l = this.link;
         this.link = undefined;
         this.linkSeq++;
-        l?.end();
+        if (l) {
+          this.lastClosed = l.closed;
+          l.end();
+        }
       },
       connected: (info) => {
         this.info = { ...info, isResumed: this.resumed };

@@ -38,6 +38,8 @@ export interface LinkEvents {
 export interface Link {
   /** The TLS session was resumed from an earlier connection's ticket. */
   readonly isResumed: boolean;
+  /** Settles when the underlying socket is closed (everything written was flushed or it failed). */
+  readonly closed: Promise<void>;
   write(bytes: Buffer): void;
   /** Flushes what was written, then closes. */
   end(): void;
@@ -106,9 +108,11 @@ export function openSocketLink(target: Target, tls: TlsOptions, cache: TlsSessio
     socket.once('connect', () => up());
   }
   socket.setNoDelay(true);
+  const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const up = (): void => {
     const link: Link = {
       isResumed: secure ? (socket as TLSSocket).isSessionReused() : false,
+      closed: gone,
       write: (b) => { if (!closed) socket.write(b); },
       end: () => {
         if (closed) return;

@@ -23,8 +23,10 @@ export function openWebSocketLink(target: Target, tls: TlsOptions, events: LinkE
       rejectUnauthorized: tls.rejectUnauthorized ?? true,
     } : {});
     ws.binaryType = 'nodebuffer';
+    const gone = new Promise<void>((resolve) => ws.once('close', () => resolve()));
     ws.on('open', () => onUp({
       isResumed: false,
+      closed: gone,
       write: (b) => { if (!closed) ws.send(b); },
       end: () => { if (!closed) ws.close(1000); },
       destroy: () => ws.terminate(),

@@ -1,0 +1,120 @@
+/**
+ * Flags shared by `moat pub` and `moat sub`, mosquitto_pub/sub style, and how they become a broker URL
+ * and ClientOptions. The dev profile: with a local host and ./.moat/pki/ca.crt present, the broker's
+ * development CA verifies the server (TLS on 8883), so `moat sub -h localhost -t '#'` works against
+ * `npm start` with the server verified.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MoatError, type QoS } from '../codec/index.js';
+import type { ClientOptions } from '../client/index.js';
+
+export const COMMON_OPTIONS = {
+  host: { type: 'string', short: 'h' }, port: { type: 'string', short: 'p' }, url: { type: 'string', short: 'L' },
+  id: { type: 'string', short: 'i' }, username: { type: 'string', short: 'u' }, pw: { type: 'string', short: 'P' },
+  keepalive: { type: 'string', short: 'k' }, 'protocol-version': { type: 'string', short: 'V' },
+  qos: { type: 'string', short: 'q' }, cafile: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
+  insecure: { type: 'boolean' }, 'disable-clean-session': { type: 'boolean', short: 'c' },
+  'session-expiry': { type: 'string', short: 'x' },
+  'will-topic': { type: 'string' }, 'will-payload': { type: 'string' }, 'will-qos': { type: 'string' },
+  'will-retain': { type: 'boolean' }, 'will-delay': { type: 'string' },
+  'data-dir': { type: 'string' }, help: { type: 'boolean' },
+} as const;
+
+export type CommonValues = { [K in keyof typeof COMMON_OPTIONS]?: (typeof COMMON_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+const usage = (msg: string): MoatError => new MoatError('MOAT_ERR_CONFIG', msg);
+
+export function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw usage(`${name} must be an integer from ${min} to ${max}, not "${value}"`);
+  return n;
+}
+
+export function qosFlag(name: string, value: string | undefined): QoS {
+  return (intFlag(name, value, 0, 2) ?? 0) as QoS;
+}
+
+const LOCAL = new Set(['localhost', '127.0.0.1', '::1']);
+
+/** The broker URL and client options the flags describe. */
+export function clientSetup(v: CommonValues, cwd = '.'): { url: string; options: ClientOptions } {
+  const read = (flag: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch {
+      throw usage(`${flag}: cannot read ${path}`);
+    }
+  };
+  const devCa = join(cwd, v['data-dir'] ?? '.moat', 'pki', 'ca.crt');
+  let url: string;
+  let host: string;
+  const explicitUrl = v.url ?? (v.host?.includes('://') ? v.host : undefined);
+  if (explicitUrl) {
+    if (v.port !== undefined) throw usage('-p cannot be combined with a URL (put the port in the URL)');
+    url = explicitUrl;
+    try {
+      host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    } catch {
+      throw usage(`invalid broker URL "${url}"`);
+    }
+  } else {
+    host = v.host ?? 'localhost';
+    const port = intFlag('-p', v.port, 1, 65_535);
+    const devProfile = LOCAL.has(host) && port === undefined && existsSync(devCa);
+    const tls = v.cafile !== undefined || v.cert !== undefined || v.insecure === true || port === 8883 || devProfile;
+    url = `${tls ? 'mqtts' : 'mqtt'}://${host.includes(':') ? `[${host}]` : host}:${port ?? (tls ? 8883 : 1883)}`;
+  }
+  const options: ClientOptions = { reconnect: false };
+  const version = v['protocol-version'];
+  if (version !== undefined) {
+    if (['311', 'mqttv311', '3.1.1', '4'].includes(version)) options.protocolVersion = 4;
+    else if (['5', 'mqttv5', '5.0'].includes(version)) options.protocolVersion = 5;
+    else throw usage(`-V must be 311 or 5, not "${version}"`);
+  }
+  if (v.id !== undefined) options.clientId = v.id;
+  if (v.username !== undefined) options.username = v.username;
+  if (v.pw !== undefined) options.password = v.pw;
+  const ka = intFlag('-k', v.keepalive, 0, 65_535);
+  if (ka !== undefined) options.keepAlive = ka;
+  if (v['disable-clean-session']) options.clean = false;
+  const expiry = intFlag('-x', v['session-expiry'], 0, 0xffff_ffff);
+  if (expiry !== undefined) options.sessionExpiry = expiry;
+  if (v.cafile !== undefined) options.ca = read('--cafile', v.cafile);
+  else if (LOCAL.has(host) && existsSync(devCa)) options.ca = read('dev CA', devCa);
+  if (v.cert !== undefined || v.key !== undefined) {
+    if (v.cert === undefined || v.key === undefined) throw usage('--cert and --key go together');
+    options.cert = read('--cert', v.cert);
+    options.key = read('--key', v.key);
+  }
+  if (v.insecure) options.rejectUnauthorized = false;
+  if (v['will-topic'] !== undefined) {
+    const delay = intFlag('--will-delay', v['will-delay'], 0, 0xffff_ffff);
+    options.will = {
+      topic: v['will-topic'], payload: v['will-payload'] ?? '', qos: qosFlag('--will-qos', v['will-qos']),
+      retain: v['will-retain'] ?? false, ...(delay !== undefined ? { delay } : {}),
+    };
+  } else if (v['will-payload'] !== undefined || v['will-qos'] !== undefined || v['will-retain'] || v['will-delay'] !== undefined) {
+    throw usage('--will-payload, --will-qos, --will-retain and --will-delay need --will-topic');
+  }
+  return { url, options };
+}
+
+export const COMMON_HELP = `Connection:
+  -h HOST                   broker host (default localhost); or a URL: mqtt://, mqtts://, ws://, wss://
+  -p PORT                   port (default 1883, or 8883 with TLS; 8883 means TLS)
+  -L URL                    broker URL, instead of -h/-p
+  -i ID                     client id (default: random)
+  -u USER, -P PASSWORD      credentials
+  -k SECONDS                keep alive (default 60)
+  -V 311|5                  MQTT version (default 5)
+  -c                        persistent session (no clean start); -x SECONDS session expiry (v5)
+  --cafile FILE             CA to verify the broker with (TLS)
+  --cert FILE, --key FILE   client certificate and key (TLS)
+  --insecure                do not verify the broker's certificate (tests only)
+  --will-topic T  --will-payload P  --will-qos Q  --will-retain  --will-delay SECONDS
+  --data-dir DIR            dev profile directory (default ./.moat): its pki/ca.crt is used for
+                            localhost, 127.0.0.1 and ::1, and makes TLS on 8883 the default there
+  --help                    this help
+`;

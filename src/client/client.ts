@@ -313,7 +313,13 @@ export class MqttClient extends EventEmitter {
       }
     }
     for (const s of this.subs) if (s.matches(msg.topic)) s.push(msg);
-    this.emit('message', msg);
+    try {
+      this.emit('message', msg);
+    } catch (err) {
+      // A throwing listener is the application's bug, not the broker's: it must not reach the engine
+      // (which would drop the link as a protocol failure). Rethrow outside the protocol path.
+      setImmediate(() => { throw err; });
+    }
   }
 
   private port(): EnginePort {

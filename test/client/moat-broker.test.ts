@@ -195,3 +195,27 @@ test('ws: the client over MQTT-over-WebSocket', async () => {
   await c.end();
   await b.close();
 });
+
+test('Moat broker: a persistent session (v5 session expiry) keeps QoS 1 and 2 messages while away; unsubscribe stops delivery', async () => {
+  const b = await startBroker();
+  const first = await connect(b.url, { ...opts, clientId: 'persist-1', sessionExpiry: 60 });
+  await first.subscribe('ps/#', { qos: 2 });
+  await first.end();
+  const pub = await connect(b.url, opts);
+  await pub.publish('ps/a', 'one', { qos: 1 });
+  await pub.publish('ps/b', 'two', { qos: 2 });
+  const { MqttClient } = await import('../../src/client/index.js');
+  const again = new MqttClient(b.url, { ...opts, clientId: 'persist-1', clean: false, sessionExpiry: 60 });
+  const got: string[] = [];
+  again.on('message', (m) => got.push(`${m.payload.toString()}@${m.qos}`));
+  await again.start();
+  assert.equal(again.info?.sessionPresent, true);
+  for (let i = 0; i < 50 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, ['one@1', 'two@2']);
+  await again.unsubscribe('ps/#');
+  await pub.publish('ps/c', 'three', { qos: 1 });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(got, ['one@1', 'two@2']);
+  await Promise.all([again.end(), pub.end()]);
+  await b.close();
+});

@@ -14,7 +14,7 @@ export const COMMON_OPTIONS = {
   id: { type: 'string', short: 'i' }, username: { type: 'string', short: 'u' }, pw: { type: 'string', short: 'P' },
   keepalive: { type: 'string', short: 'k' }, 'protocol-version': { type: 'string', short: 'V' },
   qos: { type: 'string', short: 'q' }, cafile: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
-  insecure: { type: 'boolean' }, 'disable-clean-session': { type: 'boolean', short: 'c' },
+  insecure: { type: 'boolean' }, psk: { type: 'string' }, 'psk-identity': { type: 'string' }, 'disable-clean-session': { type: 'boolean', short: 'c' },
   'session-expiry': { type: 'string', short: 'x' },
   'will-topic': { type: 'string' }, 'will-payload': { type: 'string' }, 'will-qos': { type: 'string' },
   'will-retain': { type: 'boolean' }, 'will-delay': { type: 'string' },
@@ -63,7 +63,8 @@ export function clientSetup(v: CommonValues, cwd = '.'): { url: string; options:
     host = v.host ?? 'localhost';
     const port = intFlag('-p', v.port, 1, 65_535);
     const devProfile = LOCAL.has(host) && port === undefined && existsSync(devCa);
-    const tls = v.cafile !== undefined || v.cert !== undefined || v.insecure === true || port === 8883 || devProfile;
+    const tls = v.cafile !== undefined || v.cert !== undefined || v.insecure === true || v.psk !== undefined
+      || port === 8883 || devProfile;
     url = `${tls ? 'mqtts' : 'mqtt'}://${host.includes(':') ? `[${host}]` : host}:${port ?? (tls ? 8883 : 1883)}`;
   }
   const options: ClientOptions = { reconnect: false };
@@ -89,6 +90,12 @@ export function clientSetup(v: CommonValues, cwd = '.'): { url: string; options:
     options.key = read('--key', v.key);
   }
   if (v.insecure) options.rejectUnauthorized = false;
+  if (v.psk !== undefined || v['psk-identity'] !== undefined) {
+    if (v.psk === undefined || v['psk-identity'] === undefined) throw usage('--psk and --psk-identity go together');
+    if (!/^([0-9a-fA-F]{2})+$/.test(v.psk)) throw usage('--psk must be the key in hexadecimal');
+    options.psk = v.psk;
+    options.pskIdentity = v['psk-identity'];
+  }
   if (v['will-topic'] !== undefined) {
     const delay = intFlag('--will-delay', v['will-delay'], 0, 0xffff_ffff);
     options.will = {
@@ -113,6 +120,7 @@ export const COMMON_HELP = `Connection:
   --cafile FILE             CA to verify the broker with (TLS)
   --cert FILE, --key FILE   client certificate and key (TLS)
   --insecure                do not verify the broker's certificate (tests only)
+  --psk HEX --psk-identity ID   TLS-PSK instead of certificates (TLS 1.2)
   --will-topic T  --will-payload P  --will-qos Q  --will-retain  --will-delay SECONDS
   --data-dir DIR            dev profile directory (default ./.moat): its pki/ca.crt is used for
                             localhost, 127.0.0.1 and ::1, and makes TLS on 8883 the default there

@@ -27,6 +27,9 @@ export interface TlsOptions {
   /** Overrides the SNI / verification name (default: the URL's host when it is a name). */
   servername?: string;
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** TLS-PSK key (raw bytes, or hex as mosquitto takes it) and identity. Node supports PSK up to TLS 1.2. */
+  psk?: Buffer | string;
+  pskIdentity?: string;
 }
 
 export interface LinkEvents {
@@ -88,7 +91,13 @@ export function openSocketLink(target: Target, tls: TlsOptions, cache: TlsSessio
   const secure = target.scheme === 'mqtts';
   if (secure) {
     const servername = tls.servername ?? (isIP(target.host) ? undefined : target.host);
+    const psk = tls.psk === undefined ? undefined : typeof tls.psk === 'string' ? Buffer.from(tls.psk, 'hex') : tls.psk;
     const t = tlsConnect({
+      ...(psk ? {
+        // PSK authenticates both sides with the key: there is no certificate to check.
+        pskCallback: () => ({ psk, identity: tls.pskIdentity ?? '' }), ciphers: 'PSK', maxVersion: 'TLSv1.2' as const,
+        checkServerIdentity: () => undefined,
+      } : {}),
       host: target.host, port: target.port, ALPNProtocols: ['mqtt'],
       ...(servername !== undefined ? { servername } : {}),
       ...(tls.ca !== undefined ? { ca: tls.ca } : {}),

@@ -99,3 +99,13 @@ test('mqtts: offers ALPN "mqtt"; SNI carries a host name and is absent for an IP
   server.close();
   assert.deepEqual(seen, [{ alpn: 'mqtt', sni: 'localhost' }, { alpn: 'mqtt', sni: false }]);
 });
+
+test('mqtts: an expired server certificate fails with MOAT_ERR_TLS_VERIFY (CERT_HAS_EXPIRED)', async () => {
+  const old = await ensureDevPki(join(mkdtempSync(join(tmpdir(), 'moat-client-expired-')), 'pki'), new Date(Date.now() - 500 * 24 * 3600 * 1000));
+  const b = new Broker({ sysInterval: 0 });
+  const l = await startListener(b, { url: 'mqtts://127.0.0.1:0', tls: { cert: old.cert, key: old.key } });
+  await assert.rejects(connect(`mqtts://localhost:${l.address.port}`, { ca: old.ca }),
+    (e: unknown) => isMoatError(e, 'MOAT_ERR_TLS_VERIFY') && /CERT_HAS_EXPIRED/.test(e.message));
+  b.shutdown();
+  await l.close();
+});

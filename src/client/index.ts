@@ -2,6 +2,7 @@
 export { connect, MqttClient, type ClientOptions, type RequestOptions } from './client.js';
 export { Subscription } from './subscription.js';
 export { MemoryInflightStore, OutState, type InflightStore, type OutgoingRecord } from './inflight-store.js';
+export { FileInflightStore } from './file-store.js';
 export { ClientEngine, ClientState, type EngineOptions, type EnginePort } from './engine.js';
 export { exponentialBackoff, type Backoff } from './backoff.js';
 export { ClientErr } from './errors.js';

@@ -13,7 +13,9 @@ import { ClientEngine, ClientState, type EnginePort } from './engine.js';
 import { ClientErr, clientError } from './errors.js';
 import type { InflightStore } from './inflight-store.js';
 import { Subscription } from './subscription.js';
-import { TlsSessionCache, openSocketLink, parseTarget, type Link, type Target, type TlsOptions } from './transport.js';
+import {
+  TlsSessionCache, openSocketLink, parseTarget, type Link, type Target, type TlsOptions, type TlsSessionStore,
+} from './transport.js';
 import {
   systemClock, type Clock, type ConnectInfo, type Message, type OfflineQueueOptions, type PublishOptions,
   type PublishResult, type ReconnectOptions, type SubscribeOptions, type WillOptions,
@@ -48,6 +50,8 @@ export interface ClientOptions extends TlsOptions {
   queue?: OfflineQueueOptions;
   /** Where QoS 1/2 in-flight state lives. Default: memory. */
   store?: InflightStore;
+  /** Keeps the TLS session ticket beyond the process, so a restarted client resumes too. */
+  tlsSessionStore?: TlsSessionStore;
   /** Injected time, for tests. */
   clock?: Clock;
   /** Injected randomness for the backoff jitter, for tests. */
@@ -75,7 +79,7 @@ export class MqttClient extends EventEmitter {
   readonly version: 4 | 5;
   private readonly engine: ClientEngine;
   private readonly clock: Clock;
-  private readonly tlsCache = new TlsSessionCache();
+  private readonly tlsCache: TlsSessionCache;
   private link: Link | undefined;
   /** The last link closed by the engine: end() waits for it so a process may exit right after. */
   private lastClosed: Promise<void> = Promise.resolve();
@@ -91,6 +95,7 @@ export class MqttClient extends EventEmitter {
   constructor(url: string, private readonly options: ClientOptions = {}) {
     super();
     this.target = parseTarget(url);
+    this.tlsCache = new TlsSessionCache(options.tlsSessionStore);
     this.version = options.protocolVersion ?? 5;
     this.clock = options.clock ?? systemClock;
     const rc = options.reconnect === false ? { enabled: false } : options.reconnect ?? {};

@@ -6,7 +6,7 @@ export { FileInflightStore } from './file-store.js';
 export { ClientEngine, ClientState, type EngineOptions, type EnginePort } from './engine.js';
 export { exponentialBackoff, type Backoff } from './backoff.js';
 export { ClientErr } from './errors.js';
-export { parseTarget, type TlsOptions, type Target } from './transport.js';
+export { parseTarget, type TlsOptions, type TlsSessionStore, type Target } from './transport.js';
 export type {
   Clock, ConnectInfo, Message, OfflineQueueOptions, OverflowPolicy, PublishOptions, PublishResult,
   ReconnectOptions, SubscribeOptions, WillOptions,

@@ -78,9 +78,28 @@ export function linkError(err: NodeJS.ErrnoException, target: Target): MoatError
   return clientError(ClientErr.connectFailed, `cannot connect to ${where}: ${why}`, undefined, err);
 }
 
-/** Remembers the last TLS session per target, so every reconnect offers it. */
+/** Where a TLS session ticket can outlive the process (a file, a key-value store …). */
+export interface TlsSessionStore {
+  get(): Buffer | undefined;
+  set(session: Buffer): void;
+}
+
+/** Remembers the last TLS session, so every reconnect (and, with a store, a restarted process) offers it. */
 export class TlsSessionCache {
-  session: Buffer | undefined;
+  private current: Buffer | undefined;
+
+  constructor(private readonly store?: TlsSessionStore) {
+    this.current = store?.get();
+  }
+
+  get session(): Buffer | undefined {
+    return this.current;
+  }
+
+  set session(s: Buffer | undefined) {
+    this.current = s;
+    if (s) this.store?.set(s);
+  }
 }
 
 export function openSocketLink(target: Target, tls: TlsOptions, cache: TlsSessionCache, events: LinkEvents,

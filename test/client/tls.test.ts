@@ -109,3 +109,15 @@ test('mqtts: an expired server certificate fails with MOAT_ERR_TLS_VERIFY (CERT_
   b.shutdown();
   await l.close();
 });
+
+test('mqtts: with a tlsSessionStore, a new client (a restarted process) resumes the TLS session too', async () => {
+  let saved: Buffer | undefined;
+  const store = { get: () => saved, set: (s: Buffer) => { saved = s; } };
+  const first = await connect(`mqtts://localhost:${tls.address.port}`, { ca: pki.ca, reconnect: false, tlsSessionStore: store });
+  await first.publish('tls/ticket', 'x', { qos: 1 });
+  await first.end();
+  assert.ok(saved, 'the ticket was handed to the store');
+  const second = await connect(`mqtts://localhost:${tls.address.port}`, { ca: pki.ca, reconnect: false, tlsSessionStore: store });
+  assert.equal(second.isResumed, true);
+  await second.end();
+});

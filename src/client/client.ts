@@ -8,6 +8,7 @@ import {
   PacketDecoder, topicFilterError, topicNameError, type MoatError, type QoS, type SubscribeProperties,
   type UserProperties,
 } from '../codec/index.js';
+import type { EnhancedAuth } from './auth.js';
 import { exponentialBackoff } from './backoff.js';
 import { ClientEngine, ClientState, type EnginePort } from './engine.js';
 import { ClientErr, clientError } from './errors.js';
@@ -50,6 +51,8 @@ export interface ClientOptions extends TlsOptions {
   queue?: OfflineQueueOptions;
   /** Where QoS 1/2 in-flight state lives. Default: memory. */
   store?: InflightStore;
+  /** v5 enhanced authentication: method, first data, and the answer to each challenge. */
+  auth?: EnhancedAuth;
   /** Keeps the TLS session ticket beyond the process, so a restarted client resumes too. */
   tlsSessionStore?: TlsSessionStore;
   /** Injected time, for tests. */
@@ -124,6 +127,7 @@ export class MqttClient extends EventEmitter {
       backoff: exponentialBackoff(rc.initialDelay ?? 500, rc.maxDelay ?? 30_000, options.random),
       ...(options.queue ? { queue: options.queue } : {}),
       ...(options.store ? { store: options.store } : {}),
+      ...(options.auth ? { auth: options.auth } : {}),
     }, this.port());
   }
 
@@ -293,6 +297,16 @@ export class MqttClient extends EventEmitter {
         reject(err);
       });
     });
+  }
+
+  /**
+   * v5 re-authentication [4.12.1]: AUTH 0x19, the exchange through `options.auth.step`, resolved at
+   * AUTH 0x00. A refusal arrives as DISCONNECT: rejects with MOAT_ERR_SERVER_DISCONNECT and its reason.
+   */
+  reauthenticate(): Promise<void> {
+    if (!this.engine.auth) return Promise.reject(clientError(ClientErr.config, 'reauthenticate() needs MQTT 5 and the auth option'));
+    if (!this.engine.online) return Promise.reject(clientError(ClientErr.connectionLost, 'not connected'));
+    return this.engine.auth.reauthenticate();
   }
 
   /** Graceful: waits for in-flight acks (at most `timeout` ms, default 5,000), then DISCONNECT. */

@@ -10,6 +10,7 @@ import {
   encodePacket, isMoatError, type ConnackPacket, type ConnectPacket, type DisconnectPacket, type MoatError,
   type Packet, type ProtocolVersion, type PublishPacket, type Will,
 } from '../codec/index.js';
+import { AuthExchange, type EnhancedAuth } from './auth.js';
 import { type Backoff } from './backoff.js';
 import { ClientErr, clientError, hex } from './errors.js';
 import { MemoryInflightStore, type InflightStore } from './inflight-store.js';
@@ -44,6 +45,8 @@ export interface EngineOptions {
   backoff: Backoff;
   queue?: OfflineQueueOptions;
   store?: InflightStore;
+  /** v5 enhanced authentication (AUTH exchange). */
+  auth?: EnhancedAuth;
 }
 
 /** What the engine asks of its surroundings. */
@@ -73,6 +76,8 @@ export class ClientEngine {
   limits: ServerLimits = DEFAULT_SERVER_LIMITS;
   readonly outbound: Outbound;
   readonly requests: Requests;
+  readonly auth: AuthExchange | undefined;
+  private connectionSeq = 0;
   private readonly ids = new PacketIds();
   private readonly outAliases = new OutgoingAliases();
   private readonly inAliases = new IncomingAliases();
@@ -96,6 +101,11 @@ export class ClientEngine {
     const store = options.store ?? new MemoryInflightStore();
     this.outbound = new Outbound(link, new OfflineQueue(options.queue), store, this.ids, this.outAliases);
     this.requests = new Requests(link, this.ids, () => {});
+    this.auth = options.auth && options.version === 5 ? new AuthExchange(options.auth, {
+      get connectionSeq(): number { return engine.connectionSeq; },
+      write: (bytes: Buffer) => this.write(bytes),
+      fail: (err) => this.protocolFailure(err),
+    }) : undefined;
     this.keepAlive = new KeepAlive(port.clock, () => this.write(encodePacket({ type: 'pingreq' }, options.version)),
       () => this.lost(clientError(ClientErr.keepAliveTimeout,
         `no answer from the broker within 1.5 × keep alive (${this.options.keepAlive} s): connection presumed dead`)));
@@ -127,6 +137,7 @@ export class ClientEngine {
   linkUp(): void {
     if (this.state !== ClientState.Opening) return;
     this.state = ClientState.AwaitConnack;
+    this.connectionSeq++;
     this.write(encodePacket(this.connectPacket(), this.options.version));
   }
 
@@ -149,6 +160,7 @@ export class ClientEngine {
         ...(o.maximumPacketSize !== undefined ? { maximumPacketSize: o.maximumPacketSize } : {}),
         ...(o.topicAliasMaximum ? { topicAliasMaximum: o.topicAliasMaximum } : {}),
         ...(o.userProperties?.length ? { userProperties: o.userProperties } : {}),
+        ...(this.auth ? this.auth.connectProperties() : {}),
       };
     }
     return p;
@@ -168,7 +180,8 @@ export class ClientEngine {
   private dispatch(packet: Packet): void {
     if (this.state === ClientState.AwaitConnack) {
       if (packet.type === 'connack') return this.onConnack(packet);
-      // [MQTT-3.2.0-1] the first packet from the server must be CONNACK (AUTH is not supported yet).
+      if (packet.type === 'auth' && this.auth) return this.auth.receive(packet);
+      // [MQTT-3.2.0-1] the first packet from the server is CONNACK, or AUTH during enhanced authentication.
       throw clientError(ClientErr.protocolError, `expected CONNACK, got ${packet.type}`, 0x82);
     }
     switch (packet.type) {
@@ -181,6 +194,10 @@ export class ClientEngine {
         break;
       case 'suback': case 'unsuback': this.requests.answer(packet); break;
       case 'pingresp': break;
+      case 'auth':
+        if (!this.auth) throw clientError(ClientErr.protocolError, 'AUTH without enhanced authentication', 0x82);
+        this.auth.receive(packet);
+        break;
       case 'disconnect': return this.onDisconnect(packet);
       default:
         throw clientError(ClientErr.protocolError, `unexpected ${packet.type} from the broker`, 0x82);
@@ -276,6 +293,7 @@ export class ClientEngine {
     this.port.clock.clearTimeout(this.connectTimer);
     this.keepAlive.stop();
     this.requests.linkLost();
+    this.auth?.linkLost(reason);
     this.port.closeLink();
     // The first attempt fails loudly (connect() rejects); later ones retry.
     const retry = !wasEnding && !permanent && this.options.reconnect && this.everConnected;

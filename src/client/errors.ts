@@ -17,6 +17,7 @@ export const ClientErr = {
   queueFull: 'MOAT_ERR_QUEUE_FULL',
   clientClosed: 'MOAT_ERR_CLIENT_CLOSED',
   requestTimeout: 'MOAT_ERR_REQUEST_TIMEOUT',
+  authFailed: 'MOAT_ERR_AUTH_FAILED',
   invalidTopic: 'MOAT_ERR_INVALID_TOPIC',
   config: 'MOAT_ERR_CONFIG',
   packetTooLarge: 'MOAT_ERR_PACKET_TOO_LARGE',

@@ -4,6 +4,7 @@ export { Subscription } from './subscription.js';
 export { MemoryInflightStore, OutState, type InflightStore, type OutgoingRecord } from './inflight-store.js';
 export { FileInflightStore } from './file-store.js';
 export { ClientEngine, ClientState, type EngineOptions, type EnginePort } from './engine.js';
+export type { EnhancedAuth } from './auth.js';
 export { exponentialBackoff, type Backoff } from './backoff.js';
 export { ClientErr } from './errors.js';
 export { parseTarget, type TlsOptions, type TlsSessionStore, type Target } from './transport.js';

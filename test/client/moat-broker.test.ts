@@ -219,3 +219,38 @@ test('Moat broker: a persistent session (v5 session expiry) keeps QoS 1 and 2 me
   await Promise.all([again.end(), pub.end()]);
   await b.close();
 });
+
+test('v5 enhanced authentication: a challenge/response AUTH exchange at CONNECT and re-authentication; a refused one disconnects', async () => {
+  let allowReauth = true;
+  const b = await startBroker({}, {}, undefined);
+  b.broker.hooks.enhancedAuth.set('demo', {
+    method: 'demo',
+    step: ({ data, state, reauthenticate }) => {
+      if (state['challenged'] === undefined) {
+        state['challenged'] = true;
+        return data?.toString() === 'hello' ? { result: 'continue', data: Buffer.from('nonce-1') } : { result: 'fail' };
+      }
+      if (reauthenticate && !allowReauth) return { result: 'fail', reasonCode: 0x87 };
+      return data?.toString() === 'answer:nonce-1' ? { result: 'success' } : { result: 'fail' };
+    },
+  });
+  const seen: string[] = [];
+  const auth = {
+    method: 'demo',
+    initialData: () => Buffer.from('hello'),
+    step: async (challenge: Buffer | undefined, re: boolean) => {
+      seen.push(`${re ? 're:' : ''}${challenge?.toString()}`);
+      return Buffer.from(`answer:${challenge?.toString()}`);
+    },
+  };
+  const c = await connect(b.url, { ...opts, auth });
+  assert.equal(c.connected, true);
+  await c.reauthenticate();
+  assert.deepEqual(seen, ['nonce-1', 're:nonce-1']);
+  allowReauth = false;
+  await assert.rejects(c.reauthenticate(), (e: unknown) => isMoatError(e, 'MOAT_ERR_SERVER_DISCONNECT') && e.reasonCode === 0x87);
+  await assert.rejects(connect(b.url, { ...opts, auth: { ...auth, initialData: () => Buffer.from('nope') } }),
+    (e: unknown) => isMoatError(e, 'MOAT_ERR_CONNECT_REFUSED') && e.reasonCode === 0x87);
+  await c.end();
+  await b.close();
+});

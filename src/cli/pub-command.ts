@@ -8,6 +8,7 @@ import { MoatError, isMoatError } from '../codec/index.js';
 import { connect } from '../client/index.js';
 import type { Io } from './broker-command.js';
 import { COMMON_HELP, COMMON_OPTIONS, clientSetup, qosFlag } from './client-args.js';
+import { extractProperties } from './client-properties.js';
 
 export const PUB_HELP = `moat pub — publish messages
 
@@ -22,9 +23,13 @@ Message:
   -n                        an empty message
   -q 0|1|2                  QoS (default 0)
   -r                        retain
+  -D COMMAND PROPERTY VALUE v5 property: connect user-property K V | session-expiry-interval S;
+                            publish user-property K V | content-type | response-topic |
+                            correlation-data | message-expiry-interval | payload-format-indicator
 ${COMMON_HELP}`;
 
-export async function pubCommand(args: string[], io: Io, input: Readable = stdin): Promise<number> {
+export async function pubCommand(argv: string[], io: Io, input: Readable = stdin): Promise<number> {
+  const { rest: args, props } = extractProperties(argv, ['connect', 'publish']);
   const { values: v } = parseArgs({
     args, allowPositionals: false, strict: true,
     options: {
@@ -42,6 +47,8 @@ export async function pubCommand(args: string[], io: Io, input: Readable = stdin
   if (sources !== 1) throw new MoatError('MOAT_ERR_CONFIG', 'moat pub needs exactly one of -m, -f, -s, -l, -n');
   const qos = qosFlag('-q', v.qos);
   const { url, options } = clientSetup(v);
+  if (props.connect.userProperties) options.userProperties = props.connect.userProperties;
+  if (props.connect.sessionExpiry !== undefined) options.sessionExpiry = props.connect.sessionExpiry;
   let payload: Buffer | undefined;
   if (v.message !== undefined) payload = Buffer.from(v.message);
   else if (v.null) payload = Buffer.alloc(0);
@@ -54,7 +61,7 @@ export async function pubCommand(args: string[], io: Io, input: Readable = stdin
   }
   try {
     const client = await connect(url, options);
-    const opts = { qos, retain: v.retain ?? false };
+    const opts = { qos, retain: v.retain ?? false, ...(Object.keys(props.publish).length ? { properties: props.publish } : {}) };
     if (v.lines) {
       for await (const line of createInterface({ input, crlfDelay: Infinity })) await client.publish(v.topic, line, opts);
     } else {

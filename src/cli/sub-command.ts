@@ -5,6 +5,7 @@ import { MoatError, isMoatError } from '../codec/index.js';
 import { connect, type Message } from '../client/index.js';
 import type { Io } from './broker-command.js';
 import { COMMON_HELP, COMMON_OPTIONS, clientSetup, intFlag, qosFlag } from './client-args.js';
+import { extractProperties } from './client-properties.js';
 
 export const SUB_HELP = `moat sub — subscribe and print messages
 
@@ -18,6 +19,8 @@ Subscription:
   -v                        print the topic before the payload (line format)
   --format line|raw|json    line (default): payload and a newline; raw: payload bytes only;
                             json: one object per line {topic, payload | payloadBase64, qos, retain, properties}
+  -D COMMAND PROPERTY VALUE v5 property: connect user-property K V | session-expiry-interval S;
+                            subscribe user-property K V | subscription-identifier N
 ${COMMON_HELP}`;
 
 export function formatMessage(m: Message, format: string, verbose: boolean): string | Buffer {
@@ -35,7 +38,8 @@ export function formatMessage(m: Message, format: string, verbose: boolean): str
   return `${verbose ? `${m.topic} ` : ''}${m.payload.toString('utf8')}\n`;
 }
 
-export async function subCommand(args: string[], io: Io): Promise<number> {
+export async function subCommand(argv: string[], io: Io): Promise<number> {
+  const { rest: args, props } = extractProperties(argv, ['connect', 'subscribe']);
   const { values: v } = parseArgs({
     args, allowPositionals: false, strict: true,
     options: {
@@ -56,9 +60,11 @@ export async function subCommand(args: string[], io: Io): Promise<number> {
   const { url, options } = clientSetup(v);
   // Like mosquitto_sub, keep listening across broker restarts (the first connection must succeed).
   options.reconnect = {};
+  if (props.connect.userProperties) options.userProperties = props.connect.userProperties;
+  if (props.connect.sessionExpiry !== undefined) options.sessionExpiry = props.connect.sessionExpiry;
   try {
     const client = await connect(url, options);
-    const sub = await client.subscribe(v.topic, { qos });
+    const sub = await client.subscribe(v.topic, { qos, ...props.subscribe });
     let seen = 0;
     let status = 0;
     const stop = (code: number): void => {

@@ -124,3 +124,17 @@ test('moat pub / moat sub against Mosquitto on 127.0.0.1:1883', async () => {
   assert.deepEqual(r.out.trim().split('\n'), [`${topic}/a ready`, `${topic}/b second`]);
   await moat(['pub', '-h', '127.0.0.1', '-t', `${topic}/a`, '-n', '-r'], { cwd }); // clear the retained message
 });
+
+test('moat pub -D: v5 properties from the command line reach the subscriber (json shows them)', async () => {
+  const port = String(tcp.address.port);
+  const pub = await moat(['pub', '-h', '127.0.0.1', '-p', port, '-t', 'props/t', '-m', 'p', '-r', '-q', '1',
+    '-D', 'publish', 'user-property', 'site', 'lab', '-D', 'publish', 'content-type', 'text/plain',
+    '-D', 'connect', 'user-property', 'who', 'cli']);
+  assert.equal(pub.code, 0, pub.err);
+  const sub = await moat(['sub', '-h', '127.0.0.1', '-p', port, '-t', 'props/t', '-C', '1', '--format', 'json',
+    '-D', 'subscribe', 'subscription-identifier', '9']);
+  const row = JSON.parse(sub.out) as { properties: Record<string, unknown> };
+  assert.deepEqual(row.properties, { userProperties: [['site', 'lab']], contentType: 'text/plain', subscriptionIdentifiers: [9] });
+  const bad = await moat(['pub', '-t', 't', '-m', 'x', '-D', 'publish', 'bogus', '1']);
+  assert.equal(bad.code, 2);
+});

@@ -40,6 +40,8 @@ interface Settle { resolve(r: PublishResult): void; reject(e: MoatError): void }
 
 export class Outbound {
   private readonly settle = new Map<number, Settle>();
+  /** Records in the store, counted here: `store.outgoing()` copies, and the window is checked per send. */
+  private inflightCount: number;
 
   constructor(
     private readonly link: OutboundLink,
@@ -49,12 +51,14 @@ export class Outbound {
     private readonly aliases: OutgoingAliases,
   ) {
     // Records from a durable store survive a restart: their identifiers stay taken.
-    for (const r of store.outgoing()) ids.claim(r.packetId);
+    const restored = store.outgoing();
+    for (const r of restored) ids.claim(r.packetId);
+    this.inflightCount = restored.length;
   }
 
   /** QoS 1/2 messages sent and not yet completed. */
   get inflight(): number {
-    return this.store.outgoing().length;
+    return this.inflightCount;
   }
 
   get idle(): boolean {
@@ -127,6 +131,7 @@ export class Outbound {
         ...(p.properties ? { properties: p.properties } : {}),
       };
       this.store.putOutgoing(record);
+      this.inflightCount++;
       this.settle.set(packetId, { resolve: p.resolve, reject: p.reject });
     }
     this.link.write(bytes);
@@ -154,6 +159,7 @@ export class Outbound {
 
   private finish(rec: OutgoingRecord, code: number): void {
     this.store.deleteOutgoing(rec.packetId);
+    this.inflightCount--;
     this.ids.release(rec.packetId);
     const s = this.settle.get(rec.packetId);
     this.settle.delete(rec.packetId);
@@ -193,6 +199,7 @@ export class Outbound {
       const again: PendingPublish[] = [];
       for (const rec of records) {
         this.store.deleteOutgoing(rec.packetId);
+        this.inflightCount--;
         this.ids.release(rec.packetId);
         const s = this.settle.get(rec.packetId);
         this.settle.delete(rec.packetId);

@@ -141,7 +141,15 @@ export function openSocketLink(target: Target, tls: TlsOptions, cache: TlsSessio
     const link: Link = {
       isResumed: secure ? (socket as TLSSocket).isSessionReused() : false,
       closed: gone,
-      write: (b) => { if (!closed) socket.write(b); },
+      write: (b) => {
+        if (closed) return;
+        // Packets written in one tick leave in one segment: cork now, uncork once the tick is over.
+        if (socket.writableCorked === 0) {
+          socket.cork();
+          process.nextTick(() => socket.uncork());
+        }
+        socket.write(b);
+      },
       end: () => {
         if (closed) return;
         socket.end();

@@ -396,7 +396,7 @@ export class MqttClient extends EventEmitter {
       this.engine.linkUp();
     };
     const t = this.target;
-    if (t.scheme === 'ws' || t.scheme === 'wss') openWebSocketLink(t, this.options, events, up);
+    if (t.scheme === 'ws' || t.scheme === 'wss') openWebSocketLink(t, this.options, this.tlsCache, events, up);
     else openSocketLink(t, this.options, this.tlsCache, events, up);
   }
 }

@@ -2,12 +2,14 @@
  * MQTT over WebSocket (subprotocol `mqtt` [MQTT-6.0.0-3], binary frames [MQTT-6.0.0-1]). `ws` is
  * loaded on first use only, so a client that never uses ws:/wss: does not load it.
  */
-import { isIP } from 'node:net';
+import { isIP, type createConnection as netCreateConnection } from 'node:net';
 import type { MoatError } from '../codec/index.js';
 import { ClientErr, clientError } from './errors.js';
-import { linkError, type Link, type LinkEvents, type Target, type TlsOptions } from './transport.js';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { linkError, type Link, type LinkEvents, type Target, type TlsOptions, type TlsSessionCache } from './transport.js';
 
-export function openWebSocketLink(target: Target, tls: TlsOptions, events: LinkEvents, onUp: (link: Link) => void): void {
+export function openWebSocketLink(target: Target, tls: TlsOptions, cache: TlsSessionCache, events: LinkEvents,
+  onUp: (link: Link) => void): void {
   let closed = false;
   let failure: MoatError | undefined;
   import('ws').then(({ WebSocket }) => {
@@ -15,17 +17,24 @@ export function openWebSocketLink(target: Target, tls: TlsOptions, events: LinkE
     const url = `${target.scheme}://${host}:${target.port}${target.path}`;
     const secure = target.scheme === 'wss';
     const servername = tls.servername ?? (isIP(target.host) ? undefined : target.host);
+    let socket: TLSSocket | undefined;
     const ws = new WebSocket(url, ['mqtt'], secure ? {
       ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
       ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
       ...(tls.key !== undefined ? { key: tls.key } : {}),
       ...(servername !== undefined ? { servername } : {}),
       rejectUnauthorized: tls.rejectUnauthorized ?? true,
+      // Our own tls.connect: the last ticket is offered, new tickets are kept, the socket is known.
+      createConnection: ((opts: ConnectionOptions) => {
+        socket = tlsConnect({ ...opts, ...(cache.session ? { session: cache.session } : {}) });
+        socket.on('session', (t: Buffer) => { cache.session = t; });
+        return socket;
+      }) as unknown as typeof netCreateConnection,
     } : {});
     ws.binaryType = 'nodebuffer';
     const gone = new Promise<void>((resolve) => ws.once('close', () => resolve()));
     ws.on('open', () => onUp({
-      isResumed: false,
+      isResumed: secure && socket ? socket.isSessionReused() : false,
       closed: gone,
       write: (b) => { if (!closed) ws.send(b); },
       end: () => { if (!closed) ws.close(1000); },

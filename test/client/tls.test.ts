@@ -121,3 +121,22 @@ test('mqtts: with a tlsSessionStore, a new client (a restarted process) resumes 
   assert.equal(second.isResumed, true);
   await second.end();
 });
+
+test('wss: the TLS session ticket is reused on reconnect too (isResumed)', async () => {
+  const keys = randomBytes(48);
+  let b = new Broker({ sysInterval: 0 });
+  let l = await startListener(b, { url: 'wss://127.0.0.1:0/mqtt', tls: { cert: pki.cert, key: pki.key, ticketKeys: keys } });
+  const port = l.address.port;
+  const c = await connect(`wss://localhost:${port}/mqtt`, { ca: pki.ca, reconnect: { initialDelay: 20, maxDelay: 40 } });
+  assert.equal(c.isResumed, false);
+  await c.publish('wss/warm', 'x', { qos: 1 });
+  const back = new Promise<{ isResumed: boolean }>((r) => c.once('connect', r));
+  b.shutdown();
+  await l.close();
+  b = new Broker({ sysInterval: 0 });
+  l = await startListener(b, { url: `wss://127.0.0.1:${port}/mqtt`, tls: { cert: pki.cert, key: pki.key, ticketKeys: keys } });
+  assert.equal((await back).isResumed, true);
+  await c.end();
+  b.shutdown();
+  await l.close();
+});

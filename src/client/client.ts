@@ -11,7 +11,7 @@ import {
 import type { EnhancedAuth } from './auth.js';
 import { exponentialBackoff } from './backoff.js';
 import { ClientEngine, ClientState, type EnginePort } from './engine.js';
-import { ClientErr, clientError } from './errors.js';
+import { ClientErr, clientError, hex } from './errors.js';
 import type { InflightStore } from './inflight-store.js';
 import { Subscription } from './subscription.js';
 import {
@@ -226,7 +226,7 @@ export class MqttClient extends EventEmitter {
           this.subs.delete(sub);
           sub.close();
           const code = codes[0];
-          reject(clientError(ClientErr.subscribeRefused, `subscription to ${list.join(', ')} refused: reason 0x${(code ?? 0x80).toString(16)}`, code));
+          reject(clientError(ClientErr.subscribeRefused, `subscription to ${list.join(', ')} refused: reason ${hex(code ?? 0x80)}`, code));
         } else resolve(sub);
       }, (err) => {
         this.subs.delete(sub);

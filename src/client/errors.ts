@@ -2,7 +2,7 @@
  * The client's error codes (docs/errors.md). Every failure the client reports is a MoatError with one
  * of these codes, or a codec code (MOAT_ERR_PACKET_TOO_LARGE, MOAT_ERR_QOS_NOT_SUPPORTED, …).
  */
-import { MoatError } from '../codec/index.js';
+import { MoatError, ReasonCode } from '../codec/index.js';
 
 export const ClientErr = {
   connectFailed: 'MOAT_ERR_CONNECT_FAILED',
@@ -30,4 +30,12 @@ export function clientError(code: string, message: string, reasonCode?: number, 
   return new MoatError(code, message, { reasonCode, cause });
 }
 
-export const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0').toUpperCase()}`;
+const words = (name: string): string => name.replace(/QoS/g, ' Qos ').replace(/([a-z])([A-Z])/g, '$1 $2').trim()
+  .split(/\s+/).map((w, i) => (w === 'Qos' ? 'QoS' : i === 0 ? w : w.toLowerCase())).join(' ');
+const NAMES = new Map<number, string>(Object.entries(ReasonCode).map(([name, code]) => [code, words(name)]));
+
+/** `0x87 (Not authorized)`: the code programs match, the name people read. */
+export const hex = (n: number): string => {
+  const name = NAMES.get(n);
+  return `0x${n.toString(16).padStart(2, '0').toUpperCase()}${name ? ` (${name})` : ''}`;
+};

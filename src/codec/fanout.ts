@@ -39,14 +39,19 @@ interface Template {
   idOffset: number;
   withPayload: boolean;
   chunks: Buffer[];
+  /** QoS 1/2 with a long template: everything after the packet id, shared; only the head is copied. */
+  tail: Buffer | undefined;
 }
+
+/** Templates longer than this copy only their head (up to the packet id) per subscriber. */
+const SPLIT_AT = 256;
 
 /** Below this, header and payload go out as one buffer: one copy beats a second write. */
 const INLINE_PAYLOAD = 2048;
 const MAX_TEMPLATES = 64;
 
 export class PublishFanout {
-  private readonly templates = new Map<string, Template>();
+  private readonly templates = new Map<string | number, Template>();
   private readonly baseProps: PublishProperties | undefined;
 
   constructor(readonly message: FanoutMessage) {
@@ -72,8 +77,16 @@ export class PublishFanout {
     if (v.qos === 0) return t.chunks;
     const id = v.packetId;
     if (id === undefined || id < 1 || id > 0xffff) throw invalidPacket('PUBLISH with QoS > 0 needs a packet identifier');
+    const flags = publishFlags(v.qos, v.retain, v.dup === true);
+    if (t.tail !== undefined) {
+      const head = Buffer.allocUnsafe(t.idOffset + 2);
+      t.bytes.copy(head, 0, 0, t.idOffset);
+      head[0] = flags;
+      head.writeUInt16BE(id, t.idOffset);
+      return t.withPayload ? [head, t.tail] : [head, t.tail, this.message.payload];
+    }
     const bytes = Buffer.from(t.bytes);
-    bytes[0] = publishFlags(v.qos, v.retain, v.dup === true);
+    bytes[0] = flags;
     bytes.writeUInt16BE(id, t.idOffset);
     return t.withPayload ? [bytes] : [bytes, this.message.payload];
   }
@@ -104,7 +117,8 @@ export class PublishFanout {
     if (v.qos > 0) w.u16(1);
     if (v.version === 5) writeProperties(w, props, propsSize);
     if (withPayload) w.bytes(payload);
-    return { bytes, idOffset, withPayload, chunks: withPayload ? [bytes] : [bytes, payload] };
+    const tail = idOffset >= 0 && bytes.length > SPLIT_AT ? bytes.subarray(idOffset + 2) : undefined;
+    return { bytes, idOffset, withPayload, chunks: withPayload ? [bytes] : [bytes, payload], tail };
   }
 
   private variantProps(v: PublishVariant): PublishProperties | undefined {
@@ -121,7 +135,12 @@ export class PublishFanout {
   }
 }
 
-function variantKey(v: PublishVariant): string {
+function variantKey(v: PublishVariant): string | number {
+  // The common variant (no per-subscriber properties) gets a small number, built without a string.
+  if (v.topicAlias === undefined && v.messageExpiryInterval === undefined && !v.omitTopic
+    && (v.subscriptionIdentifiers === undefined || v.subscriptionIdentifiers.length === 0)) {
+    return v.version * 8 + (v.qos > 0 ? 4 : 0) + (v.retain ? 2 : 0) + (v.dup ? 1 : 0);
+  }
   return `${v.version}${v.qos > 0 ? 1 : 0}${v.retain ? 1 : 0}${v.dup ? 1 : 0}|${v.subscriptionIdentifiers?.join(',') ?? ''}`
     + `|${v.topicAlias ?? ''}|${v.omitTopic ? 1 : 0}|${v.messageExpiryInterval ?? ''}`;
 }

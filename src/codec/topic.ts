@@ -24,13 +24,22 @@ export function topicFilterError(filter: string): string | undefined {
   const shared = parseSharedFilter(filter);
   if (shared === null) return 'shared subscription needs $share/{ShareName}/{filter} [MQTT-4.8.2-1]';
   const f = shared === undefined ? filter : shared.filter;
-  const levels = f.split('/');
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i]!;
-    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) {
-      return 'multi-level wildcard must be the whole last level [MQTT-4.7.1-1]';
+  // One pass over the characters (this runs for every filter of every SUBSCRIBE, both directions).
+  const n = f.length;
+  let levelStart = 0;
+  for (let i = 0; i < n; i++) {
+    const c = f.charCodeAt(i);
+    if (c === 47 /* / */) levelStart = i + 1;
+    else if (c === 35 /* # */) {
+      if (i !== levelStart || i !== n - 1) return 'multi-level wildcard must be the whole last level [MQTT-4.7.1-1]';
+    } else if (c === 43 /* + */) {
+      if (i !== levelStart || (i + 1 < n && f.charCodeAt(i + 1) !== 47)) {
+        // A level holding both wildcards breaks the '#' rule first, as the level-by-level reading has it.
+        const end = f.indexOf('/', i);
+        if (f.slice(levelStart, end < 0 ? n : end).includes('#')) return 'multi-level wildcard must be the whole last level [MQTT-4.7.1-1]';
+        return 'single-level wildcard must occupy a whole level [MQTT-4.7.1-2]';
+      }
     }
-    if (level.includes('+') && level !== '+') return 'single-level wildcard must occupy a whole level [MQTT-4.7.1-2]';
   }
   return undefined;
 }

@@ -91,13 +91,13 @@ export class ClientEngine {
 
   constructor(readonly options: EngineOptions, private readonly port: EnginePort) {
     this.clientId = options.clientId;
+    const engine = this; // the ports below read the engine's live state
     const link = {
       get version(): ProtocolVersion { return options.version; },
       get limits(): ServerLimits { return engine.limits; },
       get online(): boolean { return engine.state === ClientState.Connected || engine.state === ClientState.Ending; },
       write: (bytes: Buffer) => this.write(bytes),
     };
-    const engine = this;
     const store = options.store ?? new MemoryInflightStore();
     this.outbound = new Outbound(link, new OfflineQueue(options.queue), store, this.ids, this.outAliases);
     this.requests = new Requests(link, this.ids, () => {});

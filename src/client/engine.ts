@@ -107,8 +107,8 @@ export class ClientEngine {
       fail: (err) => this.protocolFailure(err),
     }) : undefined;
     this.keepAlive = new KeepAlive(port.clock, () => this.write(encodePacket({ type: 'pingreq' }, options.version)),
-      () => this.lost(clientError(ClientErr.keepAliveTimeout,
-        `no answer from the broker within 1.5 × keep alive (${this.options.keepAlive} s): connection presumed dead`)));
+      (seconds) => this.lost(clientError(ClientErr.keepAliveTimeout,
+        `no answer from the broker within 1.5 × keep alive (${seconds} s): connection presumed dead`)));
   }
 
   get online(): boolean {

@@ -14,7 +14,7 @@ export class KeepAlive {
   private pingSentAt: number | undefined;
   private periodMs = 0;
 
-  constructor(private readonly clock: Clock, private readonly ping: () => void, private readonly dead: () => void) {}
+  constructor(private readonly clock: Clock, private readonly ping: () => void, private readonly dead: (seconds: number) => void) {}
 
   /** Starts (or restarts) with the keep alive in force, seconds; 0 turns it off. */
   start(seconds: number): void {
@@ -55,7 +55,7 @@ export class KeepAlive {
     if (this.pingSentAt !== undefined) {
       if (now - this.pingSentAt >= k / 2) {
         this.stop();
-        this.dead();
+        this.dead(k / 1000);
         return;
       }
     } else if (now - this.lastSent >= k || now - this.lastReceived >= k) {

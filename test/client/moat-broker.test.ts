@@ -120,16 +120,22 @@ test('v5 will with delay: published after the delay when the client vanishes, no
   await b.close();
 });
 
-test('reconnect after the broker is closed and restarted on the same port: no QoS 1 loss, subscriptions restored', async () => {
+test('reconnect after the broker is closed and restarted on the same port: no QoS 1 loss, no QoS 2 duplicate, subscriptions restored', async () => {
   let broker = new Broker({ sysInterval: 0 });
   let listener = await startListener(broker, { url: 'mqtt://127.0.0.1:0' });
   const port = listener.address.port;
   const url = `mqtt://127.0.0.1:${port}`;
   const sub = await connect(url, { reconnect: { initialDelay: 20, maxDelay: 50 } });
   const pub = await connect(url, { reconnect: { initialDelay: 300, maxDelay: 300 } });
-  const s = await sub.subscribe('rc/#', { qos: 1 });
+  const s = await sub.subscribe('rc/#', { qos: 2 });
   const received = new Set<string>();
-  void (async () => { for await (const m of s) received.add(m.payload.toString()); })();
+  const counts = new Map<string, number>();
+  void (async () => {
+    for await (const m of s) {
+      received.add(m.payload.toString());
+      counts.set(m.payload.toString(), (counts.get(m.payload.toString()) ?? 0) + 1);
+    }
+  })();
   const sent: Array<Promise<unknown>> = [];
   for (let i = 0; i < 20; i++) sent.push(pub.publish('rc/t', `a${i}`, { qos: 1 }));
   await Promise.all(sent);
@@ -140,7 +146,8 @@ test('reconnect after the broker is closed and restarted on the same port: no Qo
   assert.equal(pub.connected, false);
   // Published while the broker is down: held in the offline queue.
   for (let i = 0; i < 20; i++) sent.push(pub.publish('rc/t', `b${i}`, { qos: 1 }));
-  assert.equal(pub.queued, 20);
+  for (let i = 0; i < 10; i++) sent.push(pub.publish('rc/t', `c${i}`, { qos: 2 }));
+  assert.equal(pub.queued, 30);
   broker = new Broker({ sysInterval: 0 });
   listener = await startListener(broker, { url });
   const resubscribed = new Promise((r) => sub.once('connect', r));
@@ -151,6 +158,7 @@ test('reconnect after the broker is closed and restarted on the same port: no Qo
     assert.ok(received.has(`a${i}`), `a${i}`);
     assert.ok(received.has(`b${i}`), `b${i} lost`);
   }
+  for (let i = 0; i < 10; i++) assert.equal(counts.get(`c${i}`), 1, `QoS 2 c${i} exactly once`);
   await Promise.all([sub.end(), pub.end()]);
   broker.shutdown();
   await listener.close();

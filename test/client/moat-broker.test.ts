@@ -262,3 +262,40 @@ test('v5 enhanced authentication: a challenge/response AUTH exchange at CONNECT 
   await c.end();
   await b.close();
 });
+
+test('API refusals: invalid topic and filter, bad URL, request() on 3.1.1, anything after end()', async () => {
+  await assert.rejects(connect('http://127.0.0.1:1'), (e: unknown) => isMoatError(e, 'MOAT_ERR_CONFIG'));
+  await assert.rejects(connect('not a url'), (e: unknown) => isMoatError(e, 'MOAT_ERR_CONFIG'));
+  const b = await startBroker();
+  const c = await connect(b.url, opts);
+  await assert.rejects(c.publish('a/+', 'x'), (e: unknown) => isMoatError(e, 'MOAT_ERR_INVALID_TOPIC'));
+  await assert.rejects(c.publish('', 'x'), (e: unknown) => isMoatError(e, 'MOAT_ERR_INVALID_TOPIC'));
+  await assert.rejects(c.subscribe('a/#/b'), (e: unknown) => isMoatError(e, 'MOAT_ERR_INVALID_TOPIC'));
+  const v4 = await connect(b.url, { ...opts, protocolVersion: 4 });
+  await assert.rejects(v4.request('svc', 'x'), (e: unknown) => isMoatError(e, 'MOAT_ERR_CONFIG'));
+  await Promise.all([c.end(), v4.end()]);
+  await assert.rejects(c.publish('a', 'x'), (e: unknown) => isMoatError(e, 'MOAT_ERR_CLIENT_CLOSED'));
+  await assert.rejects(c.subscribe('a'), (e: unknown) => isMoatError(e, 'MOAT_ERR_CLIENT_CLOSED'));
+  await b.close();
+});
+
+test('offline queue overflow "drop-oldest": the oldest waiting publish (QoS 0 first) is rejected, the new one kept', async () => {
+  let broker = new Broker({ sysInterval: 0 });
+  let listener = await startListener(broker, { url: 'mqtt://127.0.0.1:0' });
+  const url = `mqtt://127.0.0.1:${listener.address.port}`;
+  const c = await connect(url, { reconnect: { initialDelay: 20, maxDelay: 50 }, queue: { maxMessages: 2, overflow: 'drop-oldest' } });
+  const offline = new Promise((r) => c.once('offline', r));
+  broker.shutdown();
+  await listener.close();
+  await offline;
+  const first = c.publish('dq', 'q1', { qos: 1 });
+  const zero = c.publish('dq', 'q0', { qos: 0 });
+  const third = c.publish('dq', 'new', { qos: 1 });
+  await assert.rejects(zero, (e: unknown) => isMoatError(e, 'MOAT_ERR_QUEUE_FULL'));
+  broker = new Broker({ sysInterval: 0 });
+  listener = await startListener(broker, { url });
+  await Promise.all([first, third]);
+  await c.end();
+  broker.shutdown();
+  await listener.close();
+});

@@ -5,7 +5,7 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { MoatError } from '../codec/index.js';
@@ -32,6 +32,7 @@ export interface ParsedListenUrl {
   path: string;
 }
 
+const CLOSE_GRACE_MS = 1000;
 const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, ws: 8080, wss: 8081 } as const;
 
 export function parseListenUrl(url: string): ParsedListenUrl {
@@ -79,6 +80,12 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
       serveWebSocket(broker, ws, req.socket.remoteAddress ?? '', kind, tls);
     });
   }
+  // net/tls servers wait for every socket on close(); keep them so close() can end the stragglers.
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const why = err.code === 'EADDRINUSE' ? `address ${p.host}:${p.port} is already in use`
@@ -100,8 +107,11 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
     close: () => new Promise<void>((resolve) => {
       wss?.close();
       server.close(() => resolve());
-      // Connections were asked to leave by the broker; do not wait for stragglers forever.
-      (server as NetServer & { closeAllConnections?: () => void }).closeAllConnections?.();
+      // The broker asked its clients to leave (DISCONNECT 0x8B); what is still open gets a short grace.
+      for (const s of sockets) s.end();
+      setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, CLOSE_GRACE_MS).unref();
     }),
   };
 }

@@ -114,10 +114,12 @@ function printBanner(io: Io, cfg: BrokerConfig, running: RunningListener[]): voi
   if (tls) {
     const caFlag = usesDevPki ? ` --cafile ${ca}` : '';
     lines.push('', 'Subscribe to everything (TLS, server verified against the dev CA):',
+      `  moat sub -h localhost -p ${tls.address.port}${caFlag} -t '#' -v`,
       `  mosquitto_sub -h localhost -p ${tls.address.port}${caFlag} -t '#' -v`);
   } else if (plain) {
     const host = plain.address.host === '0.0.0.0' ? '127.0.0.1' : plain.address.host;
     lines.push('', 'Subscribe to everything (plain TCP: readable by anyone on the path):',
+      `  moat sub -h ${host} -p ${plain.address.port} -t '#' -v`,
       `  mosquitto_sub -h ${host} -p ${plain.address.port} -t '#' -v`);
   }
   io.out(lines.join('\n') + '\n');

@@ -55,6 +55,7 @@ test('the dev PKI is created on first start with private keys readable by the ow
   assert.match(b.stderr, /created a development CA/);
   for (const key of ['ca.key', 'server.key']) assert.equal(statSync(join(dir, 'data', 'pki', key)).mode & 0o777, 0o600);
   assert.match(b.stdout, /mosquitto_sub -h localhost -p \d+ --cafile \S+ca\.crt -t '#' -v/);
+  assert.match(b.stdout, /moat sub -h localhost -p \d+ --cafile \S+ca\.crt -t '#' -v/);
 });
 
 for (const version of ['mqttv311', 'mqttv5']) {
@@ -120,4 +121,18 @@ test('[MQTT-3.14.2-1] SIGTERM: v5 clients get DISCONNECT 0x8B (server shutting d
   const d = await c.expect('disconnect');
   assert.equal(d.reasonCode, 0x8b);
   assert.equal(await exited(s.child), 0);
+});
+
+test('the moat sub line the broker prints works as printed (TLS, dev CA), receiving a message published over TCP', async () => {
+  const line = /^ {2}(moat sub .*)$/m.exec(b.stdout)?.[1];
+  assert.ok(line, 'banner has a moat sub line');
+  // The printed words, as a shell would split them (only '#' is quoted); -C/-W make it end.
+  const words = line.split(' ').slice(2).map((w) => w.replace(/^'(.*)'$/, '$1'));
+  const sub = spawn(process.execPath, [MAIN, 'sub', ...words, '-C', '1', '-W', '10'], { cwd: dir });
+  let out = '';
+  sub.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  await new Promise((r) => setTimeout(r, 800));
+  await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.ports['mqtt']), '-t', 'banner/check', '-m', 'it works', '-q', '1']);
+  assert.equal(await exited(sub), 0);
+  assert.equal(out.trim(), 'banner/check it works');
 });

@@ -7,7 +7,7 @@ import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from '
 import { Connection } from './connection.js';
 import { emptyHooks, type BrokerHooks, type ClientInfo } from './hooks.js';
 import { silentLogger, type Logger } from './logger.js';
-import { PublishOutcome, type BrokerPort, type CounterName, type SessionOwner, type TransportPort, type Will } from './ports.js';
+import { PublishOutcome, type BrokerPort, type CounterName, type Publisher, type SessionOwner, type TransportPort, type Will } from './ports.js';
 import { Router } from './router.js';
 import { Session, type MemoryGauge, type SessionCounters } from './session.js';
 import { TopicTree } from './topic-tree.js';
@@ -25,6 +25,7 @@ export interface BrokerStats extends SessionCounters {
   bytesOut: number;
   quotaRefusals: number;
   slowConsumers: number;
+  throttleTimeouts: number;
   droppedTooLarge: number;
 }
 
@@ -65,7 +66,7 @@ export class Broker extends EventEmitter implements BrokerPort {
     this.memory = { used: 0, max: this.options.limits.maxMemoryBytes };
     this.stats = {
       startedAt: this.clock.now(), connectionsTotal: 0, connectionsRefused: 0, messagesIn: 0, messagesOut: 0,
-      bytesIn: 0, bytesOut: 0, quotaRefusals: 0, slowConsumers: 0, droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0,
+      bytesIn: 0, bytesOut: 0, quotaRefusals: 0, slowConsumers: 0, throttleTimeouts: 0, droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0,
     };
   }
 
@@ -130,6 +131,8 @@ export class Broker extends EventEmitter implements BrokerPort {
       return;
     }
     this.owners.delete(session.clientId);
+    // Publishers waiting for this client to catch up wait no longer: it is gone.
+    session.releaseWaiters();
     const ending = session.expiryInterval === 0;
     this.redistribute(session);
     if (will) {
@@ -187,8 +190,8 @@ export class Broker extends EventEmitter implements BrokerPort {
     if (message.retain) this.retain(message);
   }
 
-  publish(message: Message): PublishOutcome {
-    const outcome = this.router.route(message);
+  publish(message: Message, publisher?: Publisher): PublishOutcome {
+    const outcome = this.router.route(message, publisher && ((s) => publisher.throttle(s)));
     if (outcome === PublishOutcome.QuotaExceeded) this.stats.quotaRefusals++;
     if (this.listenerCount('messagePublished') > 0) this.emit('messagePublished', message);
     return outcome;

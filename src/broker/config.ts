@@ -30,6 +30,8 @@ export interface BrokerLimits {
   maxWriteBuffer: number;
   /** A client whose socket stays over maxWriteBuffer this long is disconnected (slow consumer). */
   drainTimeoutMs: number;
+  /** Longest a publisher stays paused waiting for a congested subscriber (push back), ms. */
+  maxThrottleMs: number;
   /** Payload bytes queued across all sessions. */
   maxMemoryBytes: number;
 }
@@ -51,6 +53,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxSubscriptionsPerSession: 1000,
   maxWriteBuffer: 1024 * 1024,
   drainTimeoutMs: 60_000,
+  maxThrottleMs: 5_000,
   maxMemoryBytes: 512 * 1024 * 1024,
 };
 

@@ -9,13 +9,13 @@ import {
 } from '../codec/index.js';
 import { dispatch } from './handlers/dispatch.js';
 import type { ClientInfo } from './hooks.js';
-import type { BrokerPort, SessionOwner, TransportPort, Will } from './ports.js';
-import type { Outgoing, Session, SessionLink } from './session.js';
+import type { BrokerPort, Publisher, SessionOwner, TransportPort, Will } from './ports.js';
+import type { Outgoing, Session, SessionLink, Throttled } from './session.js';
 import type { Message } from './types.js';
 
 export const enum ConnState { AwaitConnect, Authenticating, Connected, Closed }
 
-export class Connection implements SessionOwner, SessionLink {
+export class Connection implements SessionOwner, SessionLink, Publisher, Throttled {
   state = ConnState.AwaitConnect;
   version: ProtocolVersion = 4;
   clientId = '';
@@ -48,6 +48,9 @@ export class Connection implements SessionOwner, SessionLink {
   private connectTimer: unknown;
   private busy = false;
   private pending: Packet[] = [];
+  /** Congested sessions this publisher waits for; reading is paused while any remain. */
+  private throttles = 0;
+  private throttleTimer: unknown;
 
   constructor(readonly transport: TransportPort, readonly broker: BrokerPort) {
     const clock = broker.clock;
@@ -92,6 +95,31 @@ export class Connection implements SessionOwner, SessionLink {
   private resumeAfterAsync(): void {
     this.busy = false;
     while (!this.busy && this.pending.length > 0 && this.state !== ConnState.Closed) this.run(this.pending.shift()!);
+    if (!this.busy && this.throttles === 0 && this.state !== ConnState.Closed) this.transport.resume();
+  }
+
+  /**
+   * Push back instead of dropping: stop reading this publisher until `session` drains. Never for its
+   * own session, and never longer than maxThrottleMs: a paused client's acknowledgements may be stuck
+   * behind its unread publishes, so an unbounded pause could deadlock; after it, the limits refuse.
+   */
+  throttle(session: Session): void {
+    if (this.state === ConnState.Closed || session === this.session || !session.addWaiter(this)) return;
+    if (this.throttles++ > 0) return;
+    this.transport.pause();
+    this.throttleTimer = this.broker.clock.setTimeout(() => {
+      this.throttleTimer = undefined;
+      if (this.throttles > 0) this.broker.count('throttleTimeouts');
+      this.throttles = 0;
+      if (!this.busy && this.state !== ConnState.Closed) this.transport.resume();
+    }, this.broker.options.limits.maxThrottleMs);
+  }
+
+  unthrottle(): void {
+    if (this.throttles === 0) return;
+    if (--this.throttles > 0) return;
+    this.broker.clock.clearTimeout(this.throttleTimer);
+    this.throttleTimer = undefined;
     if (!this.busy && this.state !== ConnState.Closed) this.transport.resume();
   }
 
@@ -140,6 +168,7 @@ export class Connection implements SessionOwner, SessionLink {
     clock.clearTimeout(this.connectTimer);
     clock.clearTimeout(this.keepAliveTimer);
     clock.clearTimeout(this.drainTimer);
+    clock.clearTimeout(this.throttleTimer);
     this.abort.abort();
     this.pending = [];
     this.transport.close();

@@ -28,7 +28,7 @@ export interface Will {
   delay: number;
 }
 
-export type CounterName = 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'droppedTooLarge' | 'slowConsumers';
+export type CounterName = 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'droppedTooLarge' | 'slowConsumers' | 'throttleTimeouts';
 
 /** What a connection may ask of the broker core. */
 export interface BrokerPort {
@@ -38,8 +38,11 @@ export interface BrokerPort {
   readonly log: Logger;
   /** Finds or creates the session; takes it over from a live connection [MQTT-3.1.4-3]. */
   openSession(conn: SessionOwner, clientId: string, clean: boolean): { session: Session; present: boolean };
-  /** Routes a message to its subscribers; QuotaExceeded when a subscriber has no room (nothing routed). */
-  publish(message: Message): PublishOutcome;
+  /**
+   * Routes a message to its subscribers; QuotaExceeded when a subscriber has no room (nothing routed).
+   * A `publisher` is paused while a session it fed is congested.
+   */
+  publish(message: Message, publisher?: Publisher): PublishOutcome;
   /** Stores, replaces or (empty payload) deletes the retained message [MQTT-3.3.1-5..7]. */
   retain(message: Message): void;
   /** Returns true when the session already had this subscription. */
@@ -50,6 +53,11 @@ export interface BrokerPort {
   connectionClosed(conn: SessionOwner, session: Session | undefined, will: Will | undefined): void;
   count(event: CounterName, n?: number): void;
   emitConnected(client: ClientInfo): void;
+}
+
+/** A connection that can be held back while subscribers catch up. */
+export interface Publisher {
+  throttle(session: Session): void;
 }
 
 /** A connection as the broker sees it: enough to take over or kick it. */

@@ -21,7 +21,8 @@ interface Target {
 export class Router {
   constructor(private readonly tree: TopicTree, private readonly sessions: Map<string, Session>) {}
 
-  route(message: Message): PublishOutcome {
+  /** `onCongested` hears of each target left congested, so its publisher can be paused. */
+  route(message: Message, onCongested?: (s: Session) => void): PublishOutcome {
     const match = this.tree.match(message.topic);
     if (match.subs.length === 0 && match.shared.length === 0) return PublishOutcome.NoSubscribers;
     const size = message.payload.length;
@@ -51,8 +52,14 @@ export class Router {
       if (t === null) return PublishOutcome.QuotaExceeded;
       if (t) shared.push(t);
     }
-    for (const t of targets.values()) t.session.deliver(message, t.qos, t.retain, t.ids);
-    for (const t of shared) t.session.deliver(message, t.qos, t.retain, t.ids, t.group);
+    for (const t of targets.values()) {
+      t.session.deliver(message, t.qos, t.retain, t.ids);
+      if (onCongested && t.session.congested) onCongested(t.session);
+    }
+    for (const t of shared) {
+      t.session.deliver(message, t.qos, t.retain, t.ids, t.group);
+      if (onCongested && t.session.congested) onCongested(t.session);
+    }
     return targets.size + shared.length > 0 ? PublishOutcome.Delivered : PublishOutcome.NoSubscribers;
   }
 

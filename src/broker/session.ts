@@ -8,6 +8,11 @@ import type { SharedGroup } from './topic-tree.js';
 import type { Message, SubscriptionOptions } from './types.js';
 import { OutQueue } from './out-queue.js';
 
+/** A publisher held back while a session it feeds is congested (its socket is paused). */
+export interface Throttled {
+  unthrottle(): void;
+}
+
 /** The live connection as the session sees it. */
 export interface SessionLink {
   readonly version: ProtocolVersion;
@@ -57,6 +62,8 @@ export class Session {
   readonly inflight = new Map<number, Outgoing>();
   private readonly queue = new OutQueue();
   private lastPacketId = 0;
+  /** Publishers paused until this session's queue drains (push back instead of dropping). */
+  private waiters: Set<Throttled> | undefined;
   link: SessionLink | undefined;
   /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
   expiryInterval = 0;
@@ -81,6 +88,31 @@ export class Session {
 
   get bytesQueued(): number {
     return this.queue.bytes;
+  }
+
+  /**
+   * An online session whose queue is past half its limits: publishers feeding it should pause. Offline
+   * sessions never count: pausing would not make them drain, and the limits refuse for them.
+   */
+  get congested(): boolean {
+    return this.link !== undefined && (this.queue.size * 2 > this.limits.maxQueuedMessages
+      || this.queue.bytes * 2 > this.limits.maxQueuedBytes);
+  }
+
+  /** Registers a publisher to resume once the queue drains to a quarter; false if already waiting. */
+  addWaiter(w: Throttled): boolean {
+    this.waiters ??= new Set();
+    if (this.waiters.has(w)) return false;
+    this.waiters.add(w);
+    return true;
+  }
+
+  /** Lets every waiting publisher go (queue drained, or the client left: pausing no longer helps). */
+  releaseWaiters(): void {
+    const waiters = this.waiters;
+    if (!waiters) return;
+    this.waiters = undefined;
+    for (const w of waiters) w.unthrottle();
   }
 
   /** Whether a message of effective QoS `qos` and `bytes` payload fits, counting QoS 0 it may evict. */
@@ -160,10 +192,13 @@ export class Session {
     if (!link) return;
     while (this.queue.size > 0 && link.writable()) {
       const next = this.queue.peek()!;
-      if (next.qos > 0 && this.inflight.size >= link.sendWindow) return;
+      if (next.qos > 0 && this.inflight.size >= link.sendWindow) break;
       this.shift();
       if (this.expired(next.message)) continue;
       this.send(next);
+    }
+    if (this.waiters && this.queue.size * 4 <= this.limits.maxQueuedMessages && this.queue.bytes * 4 <= this.limits.maxQueuedBytes) {
+      this.releaseWaiters();
     }
   }
 
@@ -226,6 +261,7 @@ export class Session {
 
   /** Drops every queued and in-flight message (clean start, session end). */
   clear(): void {
+    this.releaseWaiters();
     this.inflight.clear();
     this.memory.used -= this.queue.bytes;
     this.queue.clear();

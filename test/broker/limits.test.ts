@@ -61,7 +61,8 @@ test('a full queue closes a 3.1.1 QoS 1 publisher without PUBACK (it resends lat
 });
 
 test('QoS 0 is dropped first: queued QoS 0 makes room for QoS 1, and is counted', async () => {
-  const b = await startBroker({ limits: { maxQueuedMessages: 2 } });
+  // The subscriber reads only at the end, so push back would hold the publisher: keep that pause short.
+  const b = await startBroker({ limits: { maxQueuedMessages: 2, maxThrottleMs: 50 } });
   try {
     await offlineSubscriber(b.port, 'mixed');
     // QoS 0 is not queued for an offline client at all; fill its queue while it is online but not reading.
@@ -159,6 +160,61 @@ test('$SYS/broker topics are published retained, and no client may publish into 
     assert.notEqual(b.broker.retained.match('$SYS/broker/clients/connected', Date.now())[0]?.payload.toString(), '999');
   } finally {
     stop();
+    await b.close();
+  }
+});
+
+test('push back: a 3.1.1 QoS 1 publisher faster than a live subscriber is paused, not disconnected, and nothing is lost', async () => {
+  const b = await startBroker({ limits: { maxQueuedMessages: 40, maxInflight: 4 } });
+  try {
+    const sub = await RawClient.connected(b.port, { clientId: 'slow-sub', protocolVersion: 4 });
+    sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'p/#', qos: 1 }] });
+    await sub.expect('suback');
+    const received: number[] = [];
+    const subDone = (async () => {
+      while (received.length < 400) {
+        const p = await sub.expect('publish', 10_000);
+        received.push(Number(p.payload.toString()));
+        await sleep(received.length % 20 === 0 ? 5 : 0); // slower than the publisher
+        sub.send({ type: 'puback', packetId: p.packetId! });
+      }
+    })();
+    const pub = await RawClient.connected(b.port, { clientId: 'fast-pub', protocolVersion: 4 });
+    let acked = 0;
+    let sent = 0;
+    while (acked < 400) {
+      while (sent < 400 && sent - acked < 8) {
+        sent++;
+        pub.send({ type: 'publish', topic: 'p/x', payload: payload(sent), qos: 1, packetId: sent, retain: false, dup: false });
+      }
+      await pub.expect('puback', 10_000);
+      acked++;
+    }
+    await subDone;
+    assert.deepEqual(received, Array.from({ length: 400 }, (_, i) => i + 1));
+    assert.equal(pub.closed, false);
+    assert.equal(b.broker.stats.quotaRefusals, 0);
+  } finally {
+    await b.close();
+  }
+});
+
+test('push back is bounded: after maxThrottleMs the publisher is read again and the queue limit refuses (0x97)', async () => {
+  const b = await startBroker({ limits: { maxQueuedMessages: 4, maxInflight: 1, maxThrottleMs: 200 } });
+  try {
+    const sub = await RawClient.connected(b.port, { clientId: 'stuck', properties: { receiveMaximum: 1 } });
+    sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 's', qos: 1 }] });
+    await sub.expect('suback');
+    const pub = await RawClient.connected(b.port, { clientId: 'pusher' });
+    const codes: number[] = [];
+    for (let i = 1; i <= 7; i++) {
+      pub.send({ type: 'publish', topic: 's', payload: payload(i), qos: 1, packetId: i, retain: false, dup: false });
+      codes.push((await pub.expect('puback', 3000)).reasonCode ?? 0);
+    }
+    // 1 in flight + 4 queued are taken; the rest are refused, never acknowledged and dropped.
+    assert.deepEqual(codes, [0, 0, 0, 0, 0, 0x97, 0x97]);
+    assert.ok(b.broker.stats.throttleTimeouts >= 1, 'the pause ended by its bound');
+  } finally {
     await b.close();
   }
 });

@@ -48,7 +48,7 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
 }
 
 function route(c: Connection, p: PublishPacket, message: Message): void {
-  const outcome = c.broker.publish(message);
+  const outcome = c.broker.publish(message, c);
   if (outcome === PublishOutcome.QuotaExceeded) {
     // Nothing was routed: the publisher keeps the message and may retry [no acknowledged loss].
     if (p.qos === 0 || c.version < 5) {

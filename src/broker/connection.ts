@@ -32,15 +32,17 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   problemInformation = true;
   /** Session Expiry Interval from CONNECT; DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]. */
   connectSessionExpiry = 0;
-  readonly inboundAliases = new Map<number, string>();
-  readonly outboundAliases = new Map<string, number>();
+  /** Created on first use: most connections never use topic aliases (memory per idle connection). */
+  inboundAliases: Map<number, string> | undefined;
+  private outboundAliases: Map<string, number> | undefined;
   /** Aliases handed out for packets that were then discarded: the client never learned them. */
-  private readonly freeAliases: number[] = [];
+  private freeAliases: number[] | undefined;
   /** QoS 1/2 PUBLISH received and not yet completed, against our Receive Maximum [MQTT-3.3.4-7]. */
   inboundInFlight = 0;
   /** Enhanced authentication in progress or done: method and the handler's scratch state. */
   auth: { method: string; state: Record<string, unknown> } | undefined;
-  readonly abort = new AbortController();
+  /** Created only when a hook asks for the signal; aborted when the connection closes. */
+  private abortController: AbortController | undefined;
   private lastActivity: number;
   private keepAliveTimer: unknown;
   /** Armed while the socket holds more than maxWriteBuffer; fires on a consumer too slow to drain. */
@@ -169,7 +171,7 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
     clock.clearTimeout(this.keepAliveTimer);
     clock.clearTimeout(this.drainTimer);
     clock.clearTimeout(this.throttleTimer);
-    this.abort.abort();
+    this.abortController?.abort();
     this.pending = [];
     this.transport.close();
     if (wasConnected && this.session?.link === this) this.session.link = undefined;
@@ -193,6 +195,7 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   /** Called once CONNACK is out: keep alive starts [MQTT-3.1.2-22]. */
   startKeepAlive(): void {
     this.broker.clock.clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
     if (this.keepAlive > 0) this.armKeepAlive(this.keepAlive * 1500);
   }
 
@@ -214,6 +217,11 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
     const bytes = encodePacket(packet, this.version);
     this.broker.count('bytesOut', bytes.length);
     this.transport.write([bytes]);
+  }
+
+  /** The signal handed to hooks: aborted when this client leaves. */
+  get signal(): AbortSignal {
+    return (this.abortController ??= new AbortController()).signal;
   }
 
   info(): ClientInfo {
@@ -269,8 +277,8 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
       this.broker.log.warn({ clientId: this.clientId, topic: message.topic, size, max: this.clientMaxPacketSize },
         'message larger than the client\'s Maximum Packet Size discarded');
       if (variant.topicAlias !== undefined && !variant.omitTopic) {
-        this.outboundAliases.delete(message.topic);
-        this.freeAliases.push(variant.topicAlias);
+        this.outboundAliases!.delete(message.topic);
+        (this.freeAliases ??= []).push(variant.topicAlias);
       }
       return false;
     }
@@ -283,13 +291,14 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   /** [MQTT-3.1.2-26] [MQTT-3.1.2-27] aliases up to the client's Topic Alias Maximum, first come first served. */
   private applyTopicAlias(topic: string, variant: PublishVariant): void {
     if (this.clientTopicAliasMaximum === 0) return;
-    const known = this.outboundAliases.get(topic);
+    const aliases = (this.outboundAliases ??= new Map());
+    const known = aliases.get(topic);
     if (known !== undefined) {
       variant.topicAlias = known;
       variant.omitTopic = true;
-    } else if (this.outboundAliases.size < this.clientTopicAliasMaximum) {
-      const alias = this.freeAliases.pop() ?? this.outboundAliases.size + 1;
-      this.outboundAliases.set(topic, alias);
+    } else if (aliases.size < this.clientTopicAliasMaximum) {
+      const alias = this.freeAliases?.pop() ?? aliases.size + 1;
+      aliases.set(topic, alias);
       variant.topicAlias = alias;
     }
   }

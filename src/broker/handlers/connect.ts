@@ -50,7 +50,7 @@ const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 function authenticate(c: Connection, p: ConnectPacket, onAllow: () => void): void | Promise<void> {
   const { hooks, options } = c.broker;
   const req = { ...c.info(), password: p.password, authenticationMethod: c.auth?.method };
-  const answers = askAll(hooks.authenticate.map((h) => h(req, c.abort.signal)));
+  const answers = askAll(hooks.authenticate.map((h) => h(req, c.signal)));
   const decide = (verdicts: Array<AuthenticateVerdict | undefined>): void | Promise<void> => {
     if (c.state === ConnState.Closed) return;
     const deny = verdicts.find((v) => v?.verdict === 'deny');
@@ -77,7 +77,7 @@ function authorizeWill(c: Connection, onAllow: () => void): void | Promise<void>
   if (will.topic === '$SYS' || will.topic.startsWith('$SYS/')) return refuseWill(c);
   const client = c.info();
   const request = { topic: will.topic, qos: will.qos, retain: will.retain, payload: will.payload };
-  const answers = askAll(c.broker.hooks.authorizePublish.map((h) => h(client, request, c.abort.signal)));
+  const answers = askAll(c.broker.hooks.authorizePublish.map((h) => h(client, request, c.signal)));
   const decide = (verdicts: Array<boolean | undefined>): void => {
     if (c.state === ConnState.Closed) return;
     if (verdicts.includes(false)) return refuseWill(c);

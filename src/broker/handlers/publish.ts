@@ -39,7 +39,7 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   if (hooks.authorizePublish.length === 0) return route(c, p, message); // the common, allocation-free path
   const client = c.info();
   const request = { topic, qos: p.qos, retain: p.retain, payload: message.payload };
-  const answers = askAll(hooks.authorizePublish.map((h) => h(client, request, c.abort.signal)));
+  const answers = askAll(hooks.authorizePublish.map((h) => h(client, request, c.signal)));
   const decide = (verdicts: Array<boolean | undefined>): void => {
     if (verdicts.includes(false)) return refuse(c, p, 0x87, 'publish not authorized');
     route(c, p, message);
@@ -91,10 +91,10 @@ function resolveTopic(c: Connection, p: PublishPacket): string {
     throw new MoatError('MOAT_ERR_TOPIC_ALIAS_INVALID', `topic alias ${alias} above Topic Alias Maximum [MQTT-3.3.2-12]`, { reasonCode: 0x94 });
   }
   if (p.topic.length > 0) {
-    c.inboundAliases.set(alias, p.topic);
+    (c.inboundAliases ??= new Map()).set(alias, p.topic);
     return p.topic;
   }
-  const topic = c.inboundAliases.get(alias);
+  const topic = c.inboundAliases?.get(alias);
   if (topic === undefined) throw protocolError(`unknown topic alias ${alias} [MQTT-3.3.4-7]`);
   return topic;
 }

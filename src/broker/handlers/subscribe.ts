@@ -9,7 +9,7 @@ export function handleSubscribe(c: Connection, p: SubscribePacket): void | Promi
   const client = c.info();
   const hooks = c.broker.hooks.authorizeSubscribe;
   const perFilter = p.subscriptions.map((s) => {
-    const answers = askAll(hooks.map((h) => h(client, { topicFilter: s.topicFilter, qos: s.qos }, c.abort.signal)));
+    const answers = askAll(hooks.map((h) => h(client, { topicFilter: s.topicFilter, qos: s.qos }, c.signal)));
     return answers;
   });
   const anyAsync = perFilter.some((a) => a instanceof Promise);

@@ -203,6 +203,8 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   private armKeepAlive(ms: number): void {
     const clock = this.broker.clock;
     this.keepAliveTimer = clock.setTimeout(() => {
+      // While we are the ones not reading (push back, an async hook), the client's packets wait unread.
+      if (this.throttles > 0 || this.busy) this.lastActivity = clock.now();
       const idle = clock.now() - this.lastActivity;
       const limit = this.keepAlive * 1500;
       if (idle >= limit) {

@@ -218,3 +218,34 @@ test('push back is bounded: after maxThrottleMs the publisher is read again and 
     await b.close();
   }
 });
+
+test('[MQTT-3.1.2-22] a publisher paused by push back is not disconnected for keep alive while the broker is not reading it', async () => {
+  const b = await startBroker({ limits: { maxQueuedMessages: 4, maxInflight: 1, maxThrottleMs: 2500 } });
+  try {
+    const sub = await RawClient.connected(b.port, { clientId: 'ka-sub', properties: { receiveMaximum: 1 } });
+    sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'k', qos: 1 }] });
+    await sub.expect('suback');
+    const pub = await RawClient.connected(b.port, { clientId: 'ka-pub', keepAlive: 1 });
+    for (let i = 1; i <= 4; i++) {
+      pub.send({ type: 'publish', topic: 'k', payload: payload(i), qos: 1, packetId: i, retain: false, dup: false });
+    }
+    // Paused for up to 2.5 s: longer than 1.5 × keep alive. The client keeps pinging; we keep not reading.
+    for (let i = 0; i < 4; i++) {
+      await sleep(500);
+      pub.send({ type: 'pingreq' });
+    }
+    assert.equal(pub.closed, false);
+    let pingresps = 0;
+    let pubacks = 0;
+    while (pingresps < 4) {
+      const p = await pub.next(3000);
+      if (p?.type === 'pingresp') pingresps++;
+      else if (p?.type === 'puback') pubacks++;
+      else assert.fail(`unexpected ${JSON.stringify(p)}`);
+    }
+    assert.equal(pub.closed, false);
+    assert.ok(pubacks >= 3);
+  } finally {
+    await b.close();
+  }
+});

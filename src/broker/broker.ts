@@ -37,6 +37,7 @@ export interface BrokerDeps {
 }
 
 const NEVER = 0xffff_ffff;
+const DROP_REPORT_MS = 10_000;
 
 export class Broker extends EventEmitter implements BrokerPort {
   readonly options: ResolvedBrokerOptions;
@@ -52,6 +53,8 @@ export class Broker extends EventEmitter implements BrokerPort {
   private readonly owners = new Map<string, SessionOwner>();
   private readonly pendingWills = new Map<string, { will: Will; timer: unknown }>();
   private closing = false;
+  private dropTimer: unknown;
+  private dropsReported = { droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0, quotaRefusals: 0 };
   /** Payload bytes queued in all sessions, against limits.maxMemoryBytes. */
   readonly memory: MemoryGauge;
 
@@ -64,6 +67,7 @@ export class Broker extends EventEmitter implements BrokerPort {
     this.retained = deps.retained ?? new MemoryRetainedStore();
     this.router = new Router(this.tree, this.sessions);
     this.memory = { used: 0, max: this.options.limits.maxMemoryBytes };
+    this.scheduleDropReport();
     this.stats = {
       startedAt: this.clock.now(), connectionsTotal: 0, connectionsRefused: 0, messagesIn: 0, messagesOut: 0,
       bytesIn: 0, bytesOut: 0, quotaRefusals: 0, slowConsumers: 0, throttleTimeouts: 0, droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0,
@@ -227,9 +231,30 @@ export class Broker extends EventEmitter implements BrokerPort {
     return outcome;
   }
 
+  /**
+   * What limits discarded is counted one by one ($SYS/broker/messages/dropped) and logged as one line
+   * per interval, so a flood of drops cannot flood the log.
+   */
+  private scheduleDropReport(): void {
+    this.dropTimer = this.clock.setTimeout(() => {
+      const s = this.stats;
+      const last = this.dropsReported;
+      const delta = {
+        droppedQos0: s.droppedQos0 - last.droppedQos0, droppedTooLarge: s.droppedTooLarge - last.droppedTooLarge,
+        droppedExpired: s.droppedExpired - last.droppedExpired, quotaRefusals: s.quotaRefusals - last.quotaRefusals,
+      };
+      if (delta.droppedQos0 + delta.droppedTooLarge + delta.droppedExpired + delta.quotaRefusals > 0) {
+        this.log.warn({ ...delta, intervalSeconds: DROP_REPORT_MS / 1000 }, 'messages discarded or refused by limits');
+      }
+      this.dropsReported = { droppedQos0: s.droppedQos0, droppedTooLarge: s.droppedTooLarge, droppedExpired: s.droppedExpired, quotaRefusals: s.quotaRefusals };
+      if (!this.closing) this.scheduleDropReport();
+    }, DROP_REPORT_MS);
+  }
+
   /** Graceful stop: v5 clients get DISCONNECT 0x8B [MQTT-3.14.2-1]; timers cleared. */
   shutdown(): void {
     this.closing = true;
+    this.clock.clearTimeout(this.dropTimer);
     for (const c of [...this.connections]) c.disconnect(0x8b, 'server shutting down');
     for (const { timer } of this.pendingWills.values()) this.clock.clearTimeout(timer);
     for (const s of this.sessions.values()) this.clock.clearTimeout(s.expiryTimer);

@@ -249,3 +249,21 @@ test('[MQTT-3.1.2-22] a publisher paused by push back is not disconnected for ke
     await b.close();
   }
 });
+
+test('discards are logged as one summary line per interval (not one line per message)', async () => {
+  const lines: Array<{ obj: Record<string, number>; msg: string | undefined }> = [];
+  const log = { debug() {}, info() {}, error() {}, warn: (obj: object, msg?: string) => lines.push({ obj: obj as Record<string, number>, msg }) };
+  let fire: (() => void) | undefined;
+  const clock = { now: () => Date.now(), setTimeout: (fn: () => void) => { fire = fn; return 1; }, clearTimeout() {} };
+  const b = await startBroker({}, { log, clock });
+  try {
+    b.broker.stats.droppedQos0 += 500;
+    fire!();
+    fire!(); // nothing new: no line
+    const reports = lines.filter((l) => l.msg === 'messages discarded or refused by limits');
+    assert.equal(reports.length, 1);
+    assert.equal(reports[0]!.obj['droppedQos0'], 500);
+  } finally {
+    await b.close();
+  }
+});

@@ -49,8 +49,11 @@ const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 function authenticate(c: Connection, p: ConnectPacket, onAllow: () => void): void | Promise<void> {
   const { hooks, options } = c.broker;
-  const req = { ...c.info(), password: p.password, authenticationMethod: c.auth?.method };
-  const answers = askAll(hooks.authenticate.map((h) => h(req, c.signal)));
+  let answers: Array<AuthenticateVerdict | undefined> | Promise<Array<AuthenticateVerdict | undefined>> = [];
+  if (hooks.authenticate.length > 0) {
+    const req = { ...c.info(), password: p.password, authenticationMethod: c.auth?.method };
+    answers = askAll(hooks.authenticate.map((h) => h(req, c.signal)));
+  }
   const decide = (verdicts: Array<AuthenticateVerdict | undefined>): void | Promise<void> => {
     if (c.state === ConnState.Closed) return;
     const deny = verdicts.find((v) => v?.verdict === 'deny');

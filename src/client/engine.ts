@@ -231,11 +231,14 @@ export class ClientEngine {
     // [MQTT-3.2.2-21] the Server Keep Alive replaces ours.
     this.keepAlive.start(props.serverKeepAlive ?? this.options.keepAlive);
     if (!p.sessionPresent) this.outbound.store.clearIncoming();
-    this.port.connected({ sessionPresent: p.sessionPresent, clientId: this.clientId, ...(p.properties ? { properties: p.properties } : {}) });
+    // Resend and flush before telling the application: a publish from a `connect` listener must not
+    // be taken for one of this session's records and sent twice.
     this.outbound.resume(p.sessionPresent);
     if (!p.sessionPresent && !first) this.requests.resubscribe();
     this.requests.flush();
     this.checkEnded();
+    if ((this.state as ClientState) === ClientState.Closed) return;
+    this.port.connected({ sessionPresent: p.sessionPresent, clientId: this.clientId, ...(p.properties ? { properties: p.properties } : {}) });
   }
 
   private onPublish(p: PublishPacket): void {

@@ -299,3 +299,21 @@ test('offline queue overflow "drop-oldest": the oldest waiting publish (QoS 0 fi
   broker.shutdown();
   await listener.close();
 });
+
+test('a QoS 2 publish made from a connect listener goes out once (subscriber receives it exactly once)', { timeout: 5000 }, async () => {
+  const b = await startBroker();
+  const watcher = await connect(b.url, opts);
+  await watcher.subscribe('status/#', { qos: 2 });
+  const got: string[] = [];
+  watcher.on('message', (m) => got.push(`${m.topic}=${m.payload.toString()}`));
+  const { MqttClient } = await import('../../src/client/index.js');
+  const c = new MqttClient(b.url, opts);
+  let birth: Promise<unknown> | undefined;
+  c.on('connect', () => { birth = c.publish('status/c', 'online', { qos: 2 }); });
+  await c.start();
+  await birth;
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(got, ['status/c=online']);
+  await Promise.all([c.end(), watcher.end()]);
+  await b.close();
+});

@@ -192,7 +192,10 @@ export class ClientEngine {
         this.outbound.store.deleteIncoming(packet.packetId);
         this.write(encodePacket({ type: 'pubcomp', packetId: packet.packetId, reasonCode: 0 }, this.options.version));
         break;
-      case 'suback': case 'unsuback': this.requests.answer(packet); break;
+      case 'suback': case 'unsuback':
+        this.requests.answer(packet);
+        this.outbound.pump(); // its packet identifier is free again
+        break;
       case 'pingresp': break;
       case 'auth':
         if (!this.auth) throw clientError(ClientErr.protocolError, 'AUTH without enhanced authentication', 0x82);

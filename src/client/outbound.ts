@@ -76,19 +76,21 @@ export class Outbound {
       if (!head) return;
       if (head.qos > 0 && this.inflight >= this.link.limits.receiveMaximum) return; // [MQTT-4.9.0-2]
       this.queue.shift();
-      this.send(head);
+      // No packet identifier free: wait for an ack (or a SUBACK/UNSUBACK) to release one.
+      if (!this.send(head)) return;
     }
   }
 
-  private send(p: PendingPublish): void {
+  /** False when the message went back to the head of the queue (no packet identifier free). */
+  private send(p: PendingPublish): boolean {
     const { limits, version } = this.link;
     if (p.qos > limits.maximumQoS) {
       p.reject(clientError(ClientErr.qosNotSupported, `the broker's Maximum QoS is ${limits.maximumQoS}; QoS ${p.qos} publish to ${p.topic} refused [MQTT-3.2.2-11]`, 0x9b));
-      return;
+      return true;
     }
     if (p.retain && !limits.retainAvailable) {
       p.reject(clientError(ClientErr.retainNotSupported, `the broker does not support retained messages [MQTT-3.2.2-14]`, 0x9a));
-      return;
+      return true;
     }
     let packetId: number | undefined;
     if (p.qos > 0) {
@@ -96,7 +98,7 @@ export class Outbound {
       if (packetId === undefined) {
         // 65,535 in flight: cannot happen below a Receive Maximum of 65,535; wait rather than fail.
         this.queue.unshift([p]);
-        return;
+        return false;
       }
     }
     const packet: PublishPacket = {
@@ -115,13 +117,13 @@ export class Outbound {
     } catch (err) {
       if (packetId !== undefined) this.ids.release(packetId);
       p.reject(err as MoatError);
-      return;
+      return true;
     }
     if (bytes.length > limits.maximumPacketSize) {
       if (packetId !== undefined) this.ids.release(packetId);
       p.reject(clientError(ClientErr.packetTooLarge,
         `PUBLISH to ${p.topic} is ${bytes.length} bytes, over the broker's Maximum Packet Size of ${limits.maximumPacketSize} [MQTT-3.2.2-15]`, 0x95));
-      return;
+      return true;
     }
     if (alias && !alias.known) this.aliases.commit(p.topic, alias.alias);
     if (packetId !== undefined) {
@@ -136,6 +138,7 @@ export class Outbound {
     }
     this.link.write(bytes);
     if (packetId === undefined) p.resolve({ reasonCode: 0 });
+    return true;
   }
 
   /** PUBACK, PUBREC or PUBCOMP from the broker: advance the flow, settle the publish when it ends. */

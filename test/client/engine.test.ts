@@ -251,3 +251,28 @@ test('end(): waits for in-flight acks, then DISCONNECT; gives up after the timeo
   assert.ok(isMoatError(out2.err[0], 'MOAT_ERR_CLIENT_CLOSED'));
   assert.equal(second.engine.state, ClientState.Closed);
 });
+
+test('packet identifiers exhausted: the publish waits (no busy loop) and goes out once an identifier is released', () => {
+  const { engine, port } = engineWith({ version: 4, queue: { maxMessages: 100_000 } });
+  connectEngine(engine, port);
+  const out = { ok: [] as unknown[], err: [] as unknown[] };
+  let subscribed = 0;
+  engine.requests.request({ type: 'subscribe', subscriptions: [{ topicFilter: 'a', qos: 0 }] }, () => { subscribed++; }, () => {});
+  const subscribe = port.take().find((p) => p.type === 'subscribe');
+  const realWrite = port.write.bind(port);
+  let writes = 0;
+  port.write = () => { writes++; };
+  for (let i = 0; i < 65_534; i++) engine.outbound.publish(pending('t', 1, out));
+  assert.equal(engine.outbound.inflight, 65_534);
+  engine.outbound.publish(pending('t', 1, out)); // hung here before: no identifier, re-queued forever
+  assert.equal(engine.outbound.queue.length, 1);
+  assert.equal(writes, 65_534);
+  port.write = realWrite;
+  assert.ok(subscribe?.type === 'subscribe');
+  engine.receive({ type: 'suback', packetId: subscribe.packetId, reasonCodes: [0] });
+  assert.equal(subscribed, 1);
+  const sent = publishes(port.take());
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0]!.packetId, subscribe.packetId);
+  assert.equal(engine.outbound.queue.length, 0);
+});

@@ -11,7 +11,7 @@ import { ClientEngine, ClientState, type EnginePort } from './engine.js';
 import { ClientErr, clientError, hex } from './errors.js';
 import { engineOptions, toBuffer, type ClientOptions, type Payload, type RequestOptions } from './options.js';
 import { Subscription } from './subscription.js';
-import { TlsSessionCache, openSocketLink, parseTarget, type Link, type Target } from './transport.js';
+import { TlsSessionCache, openSocketLink, parseTarget, type AbortLink, type Link, type Target } from './transport.js';
 import {
   systemClock, type Clock, type ConnectInfo, type Message, type PublishOptions, type PublishResult,
   type SubscribeOptions,
@@ -32,6 +32,8 @@ export class MqttClient extends EventEmitter {
   private readonly clock: Clock;
   private readonly tlsCache: TlsSessionCache;
   private link: Link | undefined;
+  /** Aborts the link still opening (TCP, TLS or WebSocket handshake): closeLink must not leave it open. */
+  private pendingLink: AbortLink | undefined;
   /** The last link closed by the engine: end() waits for it so a process may exit right after. */
   private lastClosed: Promise<void> = Promise.resolve();
   private linkSeq = 0;
@@ -271,6 +273,9 @@ export class MqttClient extends EventEmitter {
         const l = this.link;
         this.link = undefined;
         this.linkSeq++;
+        const abort = this.pendingLink;
+        this.pendingLink = undefined;
+        abort?.();
         if (l) {
           this.lastClosed = l.closed;
           l.end();
@@ -307,18 +312,20 @@ export class MqttClient extends EventEmitter {
       close: (err?: MoatError): void => {
         if (seq !== this.linkSeq) return;
         this.link = undefined;
+        this.pendingLink = undefined;
         this.engine.linkDown(err);
       },
     };
     const up = (link: Link): void => {
       if (seq !== this.linkSeq) return link.destroy();
+      this.pendingLink = undefined;
       this.link = link;
       this.resumed = link.isResumed;
       this.engine.linkUp();
     };
     const t = this.target;
-    if (t.scheme === 'ws' || t.scheme === 'wss') openWebSocketLink(t, this.options, this.tlsCache, events, up);
-    else openSocketLink(t, this.options, this.tlsCache, events, up);
+    this.pendingLink = t.scheme === 'ws' || t.scheme === 'wss' ? openWebSocketLink(t, this.options, this.tlsCache, events, up)
+      : openSocketLink(t, this.options, this.tlsCache, events, up);
   }
 }
 

@@ -102,8 +102,12 @@ export class TlsSessionCache {
   }
 }
 
+/** Drops a link that is still opening (TCP connect, TLS or WebSocket handshake). */
+export type AbortLink = () => void;
+
+/** Opens the link; the returned handle destroys the socket while it is still opening. */
 export function openSocketLink(target: Target, tls: TlsOptions, cache: TlsSessionCache, events: LinkEvents,
-  onUp: (link: Link) => void): void {
+  onUp: (link: Link) => void): AbortLink {
   let socket: Socket | TLSSocket;
   let closed = false;
   let failure: MoatError | undefined;
@@ -166,4 +170,5 @@ export function openSocketLink(target: Target, tls: TlsOptions, cache: TlsSessio
     closed = true;
     events.close(failure);
   });
+  return () => socket.destroy();
 }

@@ -6,13 +6,16 @@ import { isIP, type createConnection as netCreateConnection } from 'node:net';
 import type { MoatError } from '../codec/index.js';
 import { ClientErr, clientError } from './errors.js';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { linkError, type Link, type LinkEvents, type Target, type TlsOptions, type TlsSessionCache } from './transport.js';
+import { linkError, type AbortLink, type Link, type LinkEvents, type Target, type TlsOptions, type TlsSessionCache } from './transport.js';
 
 export function openWebSocketLink(target: Target, tls: TlsOptions, cache: TlsSessionCache, events: LinkEvents,
-  onUp: (link: Link) => void): void {
+  onUp: (link: Link) => void): AbortLink {
   let closed = false;
+  let aborted = false;
+  let terminate: (() => void) | undefined;
   let failure: MoatError | undefined;
   import('ws').then(({ WebSocket }) => {
+    if (aborted) return;
     const host = target.host.includes(':') ? `[${target.host}]` : target.host;
     const url = `${target.scheme}://${host}:${target.port}${target.path}`;
     const secure = target.scheme === 'wss';
@@ -32,6 +35,7 @@ export function openWebSocketLink(target: Target, tls: TlsOptions, cache: TlsSes
       }) as unknown as typeof netCreateConnection,
     } : {});
     ws.binaryType = 'nodebuffer';
+    terminate = () => ws.terminate();
     const gone = new Promise<void>((resolve) => ws.once('close', () => resolve()));
     ws.on('open', () => onUp({
       isResumed: secure && socket ? socket.isSessionReused() : false,
@@ -48,4 +52,8 @@ export function openWebSocketLink(target: Target, tls: TlsOptions, cache: TlsSes
       events.close(failure);
     });
   }, (cause: unknown) => events.close(clientError(ClientErr.config, 'ws:/wss: needs the "ws" package', undefined, cause)));
+  return () => {
+    aborted = true;
+    terminate?.();
+  };
 }

@@ -88,8 +88,9 @@ export class MqttClient extends EventEmitter {
         this.off('connect', onConnect);
         reject(reason ?? clientError(ClientErr.clientClosed, 'closed before connecting'));
       };
-      this.once('connect', onConnect);
-      this.once('close', onClose);
+      // Ahead of the application's listeners: one that throws must not keep start() from settling.
+      this.prependOnceListener('connect', onConnect);
+      this.prependOnceListener('close', onClose);
       this.engine.start();
     });
   }
@@ -255,11 +256,18 @@ export class MqttClient extends EventEmitter {
       }
     }
     for (const s of this.subs) if (s.matches(msg.topic)) s.push(msg);
+    this.callOut(() => this.emit('message', msg));
+  }
+
+  /**
+   * Runs an application callback (an event listener). A throwing listener is the application's bug,
+   * not the broker's: it must not reach the engine (which would drop the link as a protocol failure or
+   * stop mid-way through a state change). Rethrow outside the protocol path.
+   */
+  private callOut(fn: () => void): void {
     try {
-      this.emit('message', msg);
+      fn();
     } catch (err) {
-      // A throwing listener is the application's bug, not the broker's: it must not reach the engine
-      // (which would drop the link as a protocol failure). Rethrow outside the protocol path.
       setImmediate(() => { throw err; });
     }
   }
@@ -283,14 +291,15 @@ export class MqttClient extends EventEmitter {
       },
       connected: (info) => {
         this.info = { ...info, isResumed: this.resumed };
-        this.emit('connect', this.info);
+        const connectInfo = this.info;
+        this.callOut(() => this.emit('connect', connectInfo));
       },
       message: (m) => this.deliver(m),
-      offline: (reason, reconnecting) => this.emit('offline', reason, reconnecting),
+      offline: (reason, reconnecting) => this.callOut(() => this.emit('offline', reason, reconnecting)),
       closed: (reason) => {
         for (const s of this.subs) s.close();
         this.subs.clear();
-        this.emit('close', reason);
+        this.callOut(() => this.emit('close', reason));
       },
     };
   }

@@ -305,11 +305,12 @@ export class ClientEngine {
     const retry = !wasEnding && !permanent && this.options.reconnect && this.everConnected;
     if (!retry) return this.finish(wasEnding ? undefined : reason);
     this.state = ClientState.Backoff;
-    this.port.offline(reason, true);
+    // The state change is complete (timer set) before the application hears of it.
     this.backoffTimer = this.port.clock.setTimeout(() => {
       this.backoffTimer = undefined;
       if (this.state === ClientState.Backoff) this.open();
     }, this.options.backoff.delay(this.attempt++));
+    this.port.offline(reason, true);
   }
 
   /**
@@ -356,7 +357,7 @@ export class ClientEngine {
     const err = reason ?? clientError(ClientErr.clientClosed, 'the client was closed before this completed');
     this.outbound.rejectAll(err);
     this.requests.rejectAll(err);
-    this.port.closed(reason);
     for (const w of this.endWaiters.splice(0)) w();
+    this.port.closed(reason);
   }
 }

@@ -276,3 +276,13 @@ test('packet identifiers exhausted: the publish waits (no busy loop) and goes ou
   assert.equal(sent[0]!.packetId, subscribe.packetId);
   assert.equal(engine.outbound.queue.length, 0);
 });
+
+test('an offline callback that throws does not stop the reconnect: the backoff timer is set first', () => {
+  const { engine, port } = engineWith();
+  connectEngine(engine, port);
+  port.offline = () => { throw new Error('app bug in offline listener'); };
+  engine.receive({ type: 'disconnect', reasonCode: 0x8b });
+  assert.equal(engine.state, ClientState.Backoff);
+  port.clock.advance(1000);
+  assert.equal(port.opens, 2, 'reconnected after the backoff');
+});

@@ -317,3 +317,28 @@ test('a QoS 2 publish made from a connect listener goes out once (subscriber rec
   await Promise.all([c.end(), watcher.end()]);
   await b.close();
 });
+
+test('connect and close listeners that throw do not break the client (rethrown outside the engine)', { timeout: 10_000 }, async () => {
+  const saved = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  const thrown: string[] = [];
+  process.on('uncaughtException', (err) => thrown.push(err.message));
+  try {
+    const b = await startBroker();
+    const { MqttClient } = await import('../../src/client/index.js');
+    const c = new MqttClient(b.url, opts);
+    c.on('connect', () => { throw new Error('connect listener'); });
+    c.on('close', () => { throw new Error('close listener'); });
+    await c.start();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(c.connected, true, 'still connected');
+    await c.publish('x/y', 'after', { qos: 1 }); // the connection works
+    await c.end();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(thrown, ['connect listener', 'close listener']);
+    await b.close();
+  } finally {
+    process.removeAllListeners('uncaughtException');
+    for (const l of saved) process.on('uncaughtException', l);
+  }
+});

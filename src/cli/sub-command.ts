@@ -67,7 +67,10 @@ export async function subCommand(argv: string[], io: Io): Promise<number> {
     const sub = await client.subscribe(v.topic, { qos, ...props.subscribe });
     let seen = 0;
     let status = 0;
+    /** -W or a signal ended the loop (not the client closing): end the client, even while it is offline. */
+    let stopped = false;
     const stop = (code: number): void => {
+      stopped = true;
       status = code;
       sub.close();
     };
@@ -83,7 +86,7 @@ export async function subCommand(argv: string[], io: Io): Promise<number> {
       if (count !== undefined && ++seen >= count) break;
     }
     if (timer) clearTimeout(timer);
-    if (!client.connected && status === 0 && (count === undefined || seen < count)) {
+    if (!stopped && !client.connected && (count === undefined || seen < count)) {
       const reason = await closed;
       if (reason) {
         io.err(`moat sub: ${reason.message} (${reason.code})\n`);

@@ -138,3 +138,19 @@ test('moat pub -D: v5 properties from the command line reach the subscriber (jso
   const bad = await moat(['pub', '-t', 't', '-m', 'x', '-D', 'publish', 'bogus', '1']);
   assert.equal(bad.code, 2);
 });
+
+test('moat sub: SIGINT while the broker is down (reconnecting) ends it at once', { timeout: 15_000 }, async () => {
+  const { subCommand } = await import('../../src/cli/sub-command.js');
+  const b = new Broker({ sysInterval: 0 });
+  const l = await startListener(b, { url: 'mqtt://127.0.0.1:0' });
+  const signals = new Map<string, () => void>();
+  const io = { out: () => {}, err: () => {}, env: {}, onSignal: (s: string, fn: () => void) => { signals.set(s, fn); } };
+  const run = subCommand(['-h', '127.0.0.1', '-p', String(l.address.port), '-t', 'down/#'], io as never);
+  await new Promise((r) => setTimeout(r, 500));
+  b.shutdown();
+  await l.close();
+  await new Promise((r) => setTimeout(r, 200));
+  signals.get('SIGINT')?.();
+  const code = await Promise.race([run, new Promise((r) => setTimeout(() => r('hung'), 3000).unref())]);
+  assert.equal(code, 0);
+});

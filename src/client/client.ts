@@ -130,7 +130,7 @@ export class MqttClient extends EventEmitter {
         if (bad) return reject(clientError(ClientErr.invalidTopic, `cannot subscribe to "${f}": ${bad}`));
       }
       if (list.length === 0) return reject(clientError(ClientErr.config, 'subscribe needs at least one filter'));
-      const sub = new Subscription(list, opts.bufferSize ?? 1000, (s) => this.unsubscribeSub(s));
+      const sub = new Subscription(list, opts.bufferSize ?? 1000, (s) => this.unsubscribeSub(s), (s) => this.subs.delete(s));
       const properties: SubscribeProperties = {
         ...(opts.subscriptionIdentifier !== undefined ? { subscriptionIdentifier: opts.subscriptionIdentifier } : {}),
         ...(opts.userProperties ? { userProperties: opts.userProperties } : {}),
@@ -181,7 +181,7 @@ export class MqttClient extends EventEmitter {
   private unsubscribeSub(sub: Subscription): Promise<number[]> {
     this.subs.delete(sub);
     // Keep the broker subscription while another Subscription still uses one of the filters.
-    const still = new Set([...this.subs].flatMap((s) => s.filters));
+    const still = new Set([...this.subs].filter((s) => !s.closed).flatMap((s) => s.filters));
     const gone = sub.filters.filter((f) => !still.has(f));
     return gone.length ? this.unsubscribe(gone) : Promise.resolve([]);
   }

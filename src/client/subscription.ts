@@ -14,10 +14,16 @@ export class Subscription implements AsyncIterable<Message> {
   private readonly buffer: Message[] = [];
   private readonly waiters: Array<(r: IteratorResult<Message>) => void> = [];
   private ended = false;
+
+  /** close() was called (or the client closed): no more messages. */
+  get closed(): boolean {
+    return this.ended;
+  }
   private readonly matchers: string[];
 
   constructor(readonly filters: string[], private readonly bufferSize: number,
-    private readonly onUnsubscribe: (sub: Subscription) => Promise<number[]>) {
+    private readonly onUnsubscribe: (sub: Subscription) => Promise<number[]>,
+    private readonly onClose: (sub: Subscription) => void = () => {}) {
     // A shared subscription's messages carry the topic, matched by the filter after $share/group/.
     this.matchers = filters.map((f) => parseSharedFilter(f)?.filter ?? f);
   }
@@ -48,6 +54,7 @@ export class Subscription implements AsyncIterable<Message> {
   close(): void {
     if (this.ended) return;
     this.ended = true;
+    this.onClose(this);
     for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
   }
 

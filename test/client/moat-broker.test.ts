@@ -342,3 +342,16 @@ test('connect and close listeners that throw do not break the client (rethrown o
     for (const l of saved) process.on('uncaughtException', l);
   }
 });
+
+test('for await + break closes the subscription: unsubscribe of another one on the same filter sends UNSUBSCRIBE', { timeout: 10_000 }, async () => {
+  const b = await startBroker();
+  const c = await connect(b.url, opts);
+  const a = await c.subscribe('same/#', { qos: 1 });
+  const other = await c.subscribe('same/#', { qos: 1 });
+  await c.publish('same/x', 'm', { qos: 1 });
+  for await (const _m of a) break;
+  const codes = await other.unsubscribe();
+  assert.equal(codes.length, 1, 'UNSUBSCRIBE sent and answered');
+  await c.end();
+  await b.close();
+});

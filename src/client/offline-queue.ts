@@ -30,6 +30,13 @@ export class OfflineQueue {
   constructor(o: OfflineQueueOptions = {}) {
     this.maxMessages = o.maxMessages ?? 1000;
     this.maxBytes = o.maxBytes ?? 16 * 1024 * 1024;
+    // Every publish passes through the queue, even online: it must hold at least one.
+    if (!Number.isInteger(this.maxMessages) || this.maxMessages < 1) {
+      throw clientError(ClientErr.config, `queue.maxMessages must be an integer ≥ 1, not ${String(o.maxMessages)}`);
+    }
+    if (!(this.maxBytes >= 1)) {
+      throw clientError(ClientErr.config, `queue.maxBytes must be ≥ 1, not ${String(o.maxBytes)}`);
+    }
     this.overflow = o.overflow ?? 'reject';
   }
 
@@ -46,7 +53,7 @@ export class OfflineQueue {
     const size = sizeOf(p);
     if (size > this.maxBytes) return this.refuse(p, 'message is larger than the whole queue');
     while (this.items.length >= this.maxMessages || this.bytesHeld + size > this.maxBytes) {
-      if (this.overflow === 'reject') return this.refuse(p, 'offline queue is full');
+      if (this.overflow === 'reject' || this.items.length === 0) return this.refuse(p, 'offline queue is full');
       this.evictOldest();
     }
     this.items.push(p);

@@ -286,3 +286,15 @@ test('an offline callback that throws does not stop the reconnect: the backoff t
   port.clock.advance(1000);
   assert.equal(port.opens, 2, 'reconnected after the backoff');
 });
+
+test('queue.maxMessages < 1 is refused with MOAT_ERR_CONFIG (it would refuse every publish, or loop with drop-oldest)', () => {
+  for (const overflow of ['reject', 'drop-oldest'] as const) {
+    assert.throws(() => engineWith({ queue: { maxMessages: 0, overflow } }), (e: unknown) => isMoatError(e, 'MOAT_ERR_CONFIG'));
+  }
+  const q = new OfflineQueue({ maxMessages: 1, overflow: 'drop-oldest' });
+  const out = { ok: [] as unknown[], err: [] as unknown[] };
+  assert.equal(q.push(pending('a', 0, out)), true);
+  assert.equal(q.push(pending('b', 0, out)), true);
+  assert.equal(q.length, 1);
+  assert.equal(out.err.length, 1, 'the oldest was evicted');
+});

@@ -189,9 +189,14 @@ export class ClientEngine {
       case 'puback': case 'pubrec': case 'pubcomp': this.outbound.ack(packet); break;
       case 'pubrel':
         // [MQTT-4.3.3-11] PUBCOMP with the same identifier; the identifier may now be used again [MQTT-4.3.3-12].
+      {
+        // v5: an identifier we hold no PUBREC for is answered 0x92 Packet Identifier not found.
+        const known = this.outbound.store.hasIncoming(packet.packetId);
         this.outbound.store.deleteIncoming(packet.packetId);
-        this.write(encodePacket({ type: 'pubcomp', packetId: packet.packetId, reasonCode: 0 }, this.options.version));
+        const reasonCode = known || this.options.version === 4 ? 0 : 0x92;
+        this.write(encodePacket({ type: 'pubcomp', packetId: packet.packetId, reasonCode }, this.options.version));
         break;
+      }
       case 'suback': case 'unsuback':
         this.requests.answer(packet);
         this.outbound.pump(); // its packet identifier is free again

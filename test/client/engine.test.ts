@@ -298,3 +298,14 @@ test('queue.maxMessages < 1 is refused with MOAT_ERR_CONFIG (it would refuse eve
   assert.equal(q.length, 1);
   assert.equal(out.err.length, 1, 'the oldest was evicted');
 });
+
+test('v5: PUBREL for an unknown packet identifier is answered PUBCOMP 0x92; a known one PUBCOMP 0x00', () => {
+  const { engine, port } = engineWith();
+  connectEngine(engine, port);
+  engine.receive({ type: 'pubrel', packetId: 77, reasonCode: 0 });
+  assert.deepEqual(port.take(), [{ type: 'pubcomp', packetId: 77, reasonCode: 0x92 }]);
+  engine.receive({ type: 'publish', topic: 't', payload: Buffer.from('x'), qos: 2, retain: false, dup: false, packetId: 5 });
+  port.take();
+  engine.receive({ type: 'pubrel', packetId: 5, reasonCode: 0 });
+  assert.deepEqual(port.take(), [{ type: 'pubcomp', packetId: 5, reasonCode: 0 }]);
+});

@@ -44,7 +44,16 @@ export function openWebSocketLink(target: Target, tls: TlsOptions, cache: TlsSes
       end: () => { if (!closed) ws.close(1000); },
       destroy: () => ws.terminate(),
     }));
-    ws.on('message', (data: Buffer) => events.data(data));
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (closed) return;
+      if (!isBinary) {
+        // [MQTT-6.0.0-1] MQTT travels in binary frames: a text frame closes the connection.
+        failure ??= clientError(ClientErr.protocolError, 'the broker sent a WebSocket text frame [MQTT-6.0.0-1]', 0x82);
+        ws.terminate();
+        return;
+      }
+      events.data(data);
+    });
     ws.on('error', (err: NodeJS.ErrnoException) => { failure ??= linkError(err, target); });
     ws.on('close', () => {
       if (closed) return;

@@ -42,3 +42,17 @@ for (const scheme of ['mqtts', 'wss'] as const) {
     server.close();
   });
 }
+
+test('[MQTT-6.0.0-1] ws: a text frame from the server closes the connection', { timeout: 10_000 }, async () => {
+  const { WebSocketServer } = await import('ws');
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => 'mqtt' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const addr = wss.address();
+  assert.ok(addr && typeof addr === 'object');
+  // A CONNACK (0x20 0x02 0x00 0x00) in a text frame: valid UTF-8, valid MQTT bytes, wrong frame type.
+  wss.on('connection', (ws) => ws.once('message', () => ws.send(Buffer.from([0x20, 0x02, 0x00, 0x00]).toString('latin1'))));
+  const c = new MqttClient(`ws://127.0.0.1:${addr.port}/mqtt`, { connectTimeout: 5000, reconnect: false });
+  await assert.rejects(c.start(), (e: unknown) => (e as { code: string }).code === 'MOAT_ERR_PROTOCOL_ERROR');
+  await c.end();
+  await new Promise<void>((r) => wss.close(() => r()));
+});

@@ -39,6 +39,9 @@ export function qosFlag(name: string, value: string | undefined): QoS {
 const LOCAL = new Set(['localhost', '127.0.0.1', '::1']);
 
 /** The broker URL and client options the flags describe. */
+/** Printed on stderr whenever verification is turned off: the user must not miss it. */
+export const INSECURE_WARNING = "moat: WARNING: --insecure: the broker's certificate is NOT verified; anyone on the path can impersonate it\n";
+
 export function clientSetup(v: CommonValues, cwd = '.'): { url: string; options: ClientOptions } {
   const read = (flag: string, path: string): Buffer => {
     try {

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { MoatError, isMoatError } from '../codec/index.js';
 import { connect } from '../client/index.js';
 import type { Io } from './broker-command.js';
-import { COMMON_HELP, COMMON_OPTIONS, clientSetup, qosFlag } from './client-args.js';
+import { COMMON_HELP, COMMON_OPTIONS, INSECURE_WARNING, clientSetup, qosFlag } from './client-args.js';
 import { extractProperties } from './client-properties.js';
 
 export const PUB_HELP = `moat pub — publish messages
@@ -47,6 +47,7 @@ export async function pubCommand(argv: string[], io: Io, input: Readable = stdin
   if (sources !== 1) throw new MoatError('MOAT_ERR_CONFIG', 'moat pub needs exactly one of -m, -f, -s, -l, -n');
   const qos = qosFlag('-q', v.qos);
   const { url, options } = clientSetup(v);
+  if (v.insecure) io.err(INSECURE_WARNING);
   if (props.connect.userProperties) options.userProperties = props.connect.userProperties;
   if (props.connect.sessionExpiry !== undefined) options.sessionExpiry = props.connect.sessionExpiry;
   let payload: Buffer | undefined;

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { MoatError, isMoatError } from '../codec/index.js';
 import { connect, type Message } from '../client/index.js';
 import type { Io } from './broker-command.js';
-import { COMMON_HELP, COMMON_OPTIONS, clientSetup, intFlag, qosFlag } from './client-args.js';
+import { COMMON_HELP, COMMON_OPTIONS, INSECURE_WARNING, clientSetup, intFlag, qosFlag } from './client-args.js';
 import { extractProperties } from './client-properties.js';
 
 export const SUB_HELP = `moat sub — subscribe and print messages
@@ -58,6 +58,7 @@ export async function subCommand(argv: string[], io: Io): Promise<number> {
   const seconds = intFlag('-W', v.timeout, 1, 86_400);
   const qos = qosFlag('-q', v.qos);
   const { url, options } = clientSetup(v);
+  if (v.insecure) io.err(INSECURE_WARNING);
   // Like mosquitto_sub, keep listening across broker restarts (the first connection must succeed).
   options.reconnect = {};
   if (props.connect.userProperties) options.userProperties = props.connect.userProperties;

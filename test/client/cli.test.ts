@@ -154,3 +154,11 @@ test('moat sub: SIGINT while the broker is down (reconnecting) ends it at once',
   const code = await Promise.race([run, new Promise((r) => setTimeout(() => r('hung'), 3000).unref())]);
   assert.equal(code, 0);
 });
+
+test('--insecure warns on stderr that the broker certificate is not verified, and still connects (wrong CA on purpose)', async () => {
+  // The broker's certificate is signed by `pki`; run in a folder whose dev CA is `other`, so only --insecure lets it through.
+  const topic = `insecure/${randomBytes(4).toString('hex')}`;
+  const r = await moat(['pub', '-h', '127.0.0.1', '-p', String(tls.address.port), '--insecure', '-t', topic, '-m', 'x'], { cwd: join(dir, 'other') });
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /WARNING: --insecure: the broker's certificate is NOT verified/);
+});

@@ -1,13 +1,5 @@
 /** Types shared by the broker's parts. */
 export type { Message, SubscriptionOptions } from '../store/types.js';
-import type { QoS } from '../codec/index.js';
-
-/** What one session gets for one message after merging its overlapping subscriptions. */
-export interface Delivery {
-  qos: QoS;
-  retainAsPublished: boolean;
-  subscriptionIdentifiers: number[];
-}
 
 /** Injected time: engines never read the system clock or set timers themselves. */
 export interface Clock {

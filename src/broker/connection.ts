@@ -290,15 +290,19 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
     return true;
   }
 
-  /** [MQTT-3.1.2-26] [MQTT-3.1.2-27] aliases up to the client's Topic Alias Maximum, first come first served. */
+  /**
+   * [MQTT-3.1.2-26] [MQTT-3.1.2-27] aliases up to the client's Topic Alias Maximum, first come first
+   * served, and never more than our own topicAliasMaximum: each one keeps a topic string in memory.
+   */
   private applyTopicAlias(topic: string, variant: PublishVariant): void {
-    if (this.clientTopicAliasMaximum === 0) return;
+    const max = Math.min(this.clientTopicAliasMaximum, this.broker.options.limits.topicAliasMaximum);
+    if (max === 0) return;
     const aliases = (this.outboundAliases ??= new Map());
     const known = aliases.get(topic);
     if (known !== undefined) {
       variant.topicAlias = known;
       variant.omitTopic = true;
-    } else if (aliases.size < this.clientTopicAliasMaximum) {
+    } else if (aliases.size < max) {
       const alias = this.freeAliases?.pop() ?? aliases.size + 1;
       aliases.set(topic, alias);
       variant.topicAlias = alias;

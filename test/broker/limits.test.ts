@@ -267,3 +267,22 @@ test('discards are logged as one summary line per interval (not one line per mes
     await b.close();
   }
 });
+
+test('[MQTT-3.1.2-26] outgoing topic aliases stop at the broker\'s topicAliasMaximum even when the client allows more', async () => {
+  const b = await startBroker({ limits: { topicAliasMaximum: 2 } });
+  try {
+    const sub = await RawClient.connected(b.port, { clientId: 'alias-sub', properties: { topicAliasMaximum: 100 } });
+    sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'a/#', qos: 0 }] });
+    await sub.expect('suback');
+    const pub = await RawClient.connected(b.port, { clientId: 'alias-pub' });
+    const aliases: Array<number | undefined> = [];
+    for (const t of ['a/1', 'a/2', 'a/3', 'a/3']) {
+      pub.send({ type: 'publish', topic: t, payload: payload(1), qos: 0, retain: false, dup: false });
+      const p = await sub.expect('publish');
+      aliases.push(p.properties?.topicAlias);
+    }
+    assert.deepEqual(aliases, [1, 2, undefined, undefined]);
+  } finally {
+    await b.close();
+  }
+});

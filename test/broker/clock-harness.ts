@@ -8,36 +8,13 @@ import type { BrokerDeps } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/config.js';
 import type { Clock } from '../../src/broker/types.js';
 import { RawClient, sleep, startBroker, type TestBroker } from './helpers.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 
-/** A manual clock: broker timers fire only when a test advances time. */
-export class FakeClock implements Clock {
-  private t = 1_700_000_000_000;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    if (typeof handle === 'number') this.timers.delete(handle);
-  }
-  /** Moves time forward, firing due timers in order (timers set by timers included). */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = Math.max(this.t, next[1].at);
-      next[1].fn();
-    }
-    this.t = end;
+/** The manual clock the broker's timers run on in these tests (epoch-like start, as Date.now()). */
+export class FakeClock extends ManualClock {
+  constructor() {
+    super(1_700_000_000_000);
   }
 }
 

@@ -12,6 +12,7 @@ import type {
   ConnectPacket, Packet, PublishPacket, PublishProperties, QoS, SubscribeProperties, Subscription,
 } from '../../src/codec/index.js';
 import { RawClient, startBroker, type TestBroker } from './helpers.js';
+import { hex } from '../support/bytes.js';
 
 export type V = 4 | 5;
 export const VERSIONS: readonly V[] = [4, 5];
@@ -217,26 +218,7 @@ export async function assertWorks(c: RawClient, label = 'probe'): Promise<void> 
 
 // --- bytes ------------------------------------------------------------------------------------
 
-/** Hex (whitespace ignored) to bytes. */
-export function hex(s: string): Buffer {
-  const clean = s.replace(/\s+/g, '');
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(clean)) throw new Error(`bad hex: ${s}`);
-  return Buffer.from(clean, 'hex');
-}
-
-/** A whole packet from its first byte and body (hex); the Remaining Length is computed. */
-export function pkt(first: number, body: string): Buffer {
-  const b = hex(body);
-  const len: number[] = [];
-  let n = b.length;
-  do {
-    let x = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) x |= 0x80;
-    len.push(x);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([first, ...len]), b]);
-}
+export { hex, pkt } from '../support/bytes.js';
 
 /** A length-prefixed string field from raw bytes (hex), valid UTF-8 or not. */
 export function rawStr(bytesHex: string): string {

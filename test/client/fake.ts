@@ -3,36 +3,9 @@ import { PacketDecoder, type MoatError, type Packet } from '../../src/codec/inde
 import { ClientEngine, type EngineOptions, type EnginePort } from '../../src/client/engine.js';
 import { exponentialBackoff } from '../../src/client/backoff.js';
 import type { Clock, Message } from '../../src/client/types.js';
+import { ManualClock } from '../support/manual-clock.js';
 
-export class ManualClock implements Clock {
-  t = 1_000_000;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private seq = 0;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers.delete(h as number);
-  }
-  /** Moves time forward, firing due timers in order. */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
+export { ManualClock } from '../support/manual-clock.js';
 
 export class FakePort implements EnginePort {
   readonly clock = new ManualClock();

@@ -7,6 +7,7 @@
  * encoder picks the shortest ack / DISCONNECT / AUTH form, so short forms are written short).
  */
 import type { Packet, ProtocolVersion } from '../../src/codec/index.js';
+import { hex } from '../support/bytes.js';
 
 export interface Fixture {
   name: string;
@@ -17,12 +18,7 @@ export interface Fixture {
   packet: Packet;
 }
 
-/** Hex (whitespace and `|` ignored) to bytes. */
-export function hex(s: string): Buffer {
-  const clean = s.replace(/[\s|]+/g, '');
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(clean)) throw new Error(`bad hex fixture: ${s}`);
-  return Buffer.from(clean, 'hex');
-}
+export { hex } from '../support/bytes.js';
 
 /** UTF-8 bytes of a string (payloads, passwords, correlation data). */
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');

@@ -12,6 +12,7 @@ import {
   MoatError, PacketDecoder, decodeAll, encodePacket, type Packet, type ProtocolVersion,
 } from '../../src/codec/index.js';
 import { byteChunks, hex, randomChunks } from './fixtures.js';
+import { pkt } from '../support/bytes.js';
 
 type Expect = readonly [code: string, reasonCode: number | undefined];
 const MALFORMED: Expect = ['MOAT_ERR_MALFORMED_PACKET', 0x81];
@@ -32,19 +33,6 @@ function isError([code, reasonCode]: Expect): (err: unknown) => true {
 
 // --- building bytes -----------------------------------------------------------------------------
 
-/** A whole packet: first byte, Remaining Length computed, then the body (hex). */
-function pkt(first: number, body: string): Buffer {
-  const b = hex(body);
-  const len: number[] = [];
-  let n = b.length;
-  do {
-    let x = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) x |= 0x80;
-    len.push(x);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([first, ...len]), b]);
-}
 
 /** Length-prefixed raw bytes (hex), for strings that are deliberately not valid UTF-8. */
 function sb(raw: string): string {

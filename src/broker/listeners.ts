@@ -6,22 +6,64 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import {
+  createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions,
+} from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { MoatError } from '../codec/index.js';
 import type { Broker } from './broker.js';
-import { serveSocket, serveWebSocket } from './transport.js';
+import { serveSocket, serveWebSocket, tlsInfo, type TlsPeerFacts } from './transport.js';
+
+export interface TlsHandshakeStats {
+  full: number;
+  resumed: number;
+  psk: number;
+  failed: number;
+  rejected: number;
+}
+
+/**
+ * A prepared TLS side: profile, files, PSKs, client certificate checks, ticket keys, reload.
+ * `prepareTls` in src/security/tls-listener.ts makes one; the broker layer may not import the
+ * security layer, so the CLI (or a test) makes it and hands it over.
+ */
+export interface TlsSetup {
+  readonly serverOptions: TlsOptions;
+  readonly stats: Readonly<TlsHandshakeStats>;
+  attach(server: TlsServer): void;
+  /** On 'secureConnection': null when the client is refused (the socket is destroyed). */
+  admit(socket: TLSSocket): TlsPeerFacts | null;
+  reload(): Promise<boolean>;
+  rotateTicketKeys(): Promise<void>;
+  close(): void;
+}
+
+/** Plain Node options, as before profiles: used as given (ALPN mqtt added on mqtts://). */
+export type PlainTlsOptions = SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean; ALPNProtocols?: string[] };
 
 export interface ListenerSpec {
   url: string;
-  /** For mqtts:// and wss://: key, cert, ca, and TLS settings (the security issue fills profiles). */
-  tls?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean; ALPNProtocols?: string[] };
+  /** For mqtts:// and wss://: a TlsSetup (profiles, reload, mutual TLS, PSK) or plain Node options. */
+  tls?: TlsSetup | PlainTlsOptions;
+}
+
+/** The TLS side of a running mqtts:// or wss:// listener. */
+export interface ListenerTls {
+  /** Handshake counters since start: full, resumed, psk, failed, rejected. */
+  stats(): TlsHandshakeStats;
+  /** Re-reads the TLS files now (the CLI ties this to SIGHUP); false when a file was refused. */
+  reload(): Promise<boolean>;
+  /** A new session ticket key now (scheduled rotation does the same). */
+  rotateTicketKeys(): Promise<void>;
 }
 
 export interface RunningListener {
   url: string;
   /** The bound address, with the real port when 0 was asked. */
   address: { host: string; port: number };
+  /** Present on mqtts:// and wss:// listeners. */
+  tls?: ListenerTls;
   close(): Promise<void>;
 }
 
@@ -53,19 +95,65 @@ export function parseListenUrl(url: string): ParsedListenUrl {
   return { scheme: s, host, port, path };
 }
 
+function isTlsSetup(tls: TlsSetup | PlainTlsOptions): tls is TlsSetup {
+  return typeof (tls as TlsSetup).admit === 'function';
+}
+
+/** Plain options: Node verifies as told; the setup only counts and logs. */
+function plainTls(broker: Broker, scheme: ParsedListenUrl['scheme'], tls: PlainTlsOptions): TlsSetup {
+  const stats: TlsHandshakeStats = { full: 0, resumed: 0, psk: 0, failed: 0, rejected: 0 };
+  let server: TlsServer | undefined;
+  return {
+    // ALPN "mqtt" on mqtts:// (clients offering none still connect); wss:// speaks HTTP.
+    serverOptions: scheme === 'mqtts' ? { ALPNProtocols: ['mqtt'], ...tls } : { ...tls },
+    stats,
+    attach(s) {
+      server = s;
+      s.on('tlsClientError', (err) => {
+        stats.failed++;
+        broker.log.debug({ err: err.message }, 'TLS handshake failed');
+      });
+    },
+    admit(s) {
+      stats[s.isSessionReused() ? 'resumed' : 'full']++;
+      return {};
+    },
+    reload: async () => false,
+    rotateTicketKeys: async () => server?.setTicketKeys(randomBytes(48)),
+    close() {},
+  };
+}
+
 export async function startListener(broker: Broker, spec: ListenerSpec): Promise<RunningListener> {
   const p = parseListenUrl(spec.url);
   const secure = p.scheme === 'mqtts' || p.scheme === 'wss';
   if (secure && !spec.tls) throw new MoatError('MOAT_ERR_CONFIG', `listener ${spec.url} needs TLS settings (key, cert)`);
+  const tlsRt = secure ? (isTlsSetup(spec.tls!) ? spec.tls : plainTls(broker, p.scheme, spec.tls!)) : undefined;
+  /** PSK / certificate identity of admitted wss:// sockets, until the WebSocket upgrade. */
+  const peers = new WeakMap<TLSSocket, TlsPeerFacts>();
   let server: NetServer | HttpServer;
   let wss: WebSocketServer | undefined;
   if (p.scheme === 'mqtt') {
     server = createNetServer((s) => serveSocket(broker, s, 'tcp'));
   } else if (p.scheme === 'mqtts') {
-    server = createTlsServer({ ALPNProtocols: ['mqtt'], ...spec.tls }, (s) => serveSocket(broker, s, 'tls'));
-    server.on('tlsClientError', (err) => broker.log.debug({ err: err.message }, 'TLS handshake failed'));
+    const rt = tlsRt!;
+    const tlsServer = createTlsServer(rt.serverOptions);
+    tlsServer.on('secureConnection', (s: TLSSocket) => {
+      const peer = rt.admit(s);
+      if (peer) serveSocket(broker, s, 'tls', peer);
+    });
+    rt.attach(tlsServer);
+    server = tlsServer;
   } else {
-    server = p.scheme === 'ws' ? createHttpServer() : createHttpsServer({ ...spec.tls });
+    server = p.scheme === 'ws' ? createHttpServer() : createHttpsServer(tlsRt!.serverOptions);
+    if (tlsRt) {
+      // After https' own listener: a refused client's socket is destroyed before the upgrade.
+      server.on('secureConnection', (s: TLSSocket) => {
+        const peer = tlsRt.admit(s);
+        if (peer) peers.set(s, peer);
+      });
+      tlsRt.attach(server as unknown as TlsServer);
+    }
     wss = new WebSocketServer({
       server: server as HttpServer, path: p.path, maxPayload: broker.options.limits.maxPacketSize + 5,
       // [MQTT-6.0.0-3] subprotocol "mqtt"; clients that offer none still get in.
@@ -74,9 +162,7 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
     const kind = p.scheme;
     wss.on('connection', (ws, req) => {
       const socket = req.socket as TLSSocket;
-      const tls = kind === 'wss'
-        ? { protocol: socket.getProtocol?.() ?? null, cipher: socket.getCipher?.()?.name, resumed: socket.isSessionReused?.() ?? false }
-        : undefined;
+      const tls = kind === 'wss' ? tlsInfo(socket, peers.get(socket)) : undefined;
       serveWebSocket(broker, ws, req.socket.remoteAddress ?? '', kind, tls);
     });
   }
@@ -97,6 +183,9 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
       server.off('error', onError);
       resolve();
     });
+  }).catch((err: unknown) => {
+    tlsRt?.close();
+    throw err;
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : p.port;
@@ -104,7 +193,11 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
   return {
     url: `${p.scheme}://${shown}:${port}${p.path}`,
     address: { host: p.host, port },
+    ...(tlsRt ? {
+      tls: { stats: () => ({ ...tlsRt.stats }), reload: () => tlsRt.reload(), rotateTicketKeys: () => tlsRt.rotateTicketKeys() },
+    } : {}),
     close: () => new Promise<void>((resolve) => {
+      tlsRt?.close();
       wss?.close();
       server.close(() => resolve());
       // The broker asked its clients to leave (DISCONNECT 0x8B); what is still open gets a short grace.

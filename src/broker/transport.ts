@@ -15,14 +15,30 @@ import type { TransportPort } from './ports.js';
 /** How long a closing socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;
 
-function tlsInfo(socket: TLSSocket): TlsInfo {
-  const info: TlsInfo = {
+/**
+ * TlsInfo plus the identity the listener read from a verified client certificate (its configured CN
+ * or SAN). TODO(hooks.ts owner): move `certIdentity` into TlsInfo so hooks see it typed.
+ */
+export interface TransportTlsInfo extends TlsInfo {
+  certIdentity?: string;
+}
+
+/** What the TLS listener learnt during the handshake (PSK identity, certificate identity). */
+export interface TlsPeerFacts {
+  pskIdentity?: string;
+  certIdentity?: string;
+}
+
+export function tlsInfo(socket: TLSSocket, peer: TlsPeerFacts = {}): TransportTlsInfo {
+  const info: TransportTlsInfo = {
     protocol: socket.getProtocol(), cipher: socket.getCipher()?.name, resumed: socket.isSessionReused(),
   };
   if (socket.authorized) {
     const cert = socket.getPeerCertificate();
     if (cert && cert.raw) info.peerCertificate = cert.raw;
   }
+  if (peer.pskIdentity !== undefined) info.pskIdentity = peer.pskIdentity;
+  if (peer.certIdentity !== undefined && info.peerCertificate) info.certIdentity = peer.certIdentity;
   return info;
 }
 
@@ -35,7 +51,7 @@ function feed(broker: Broker, conn: Connection, decoder: PacketDecoder, chunk: B
   }
 }
 
-export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls'): void {
+export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls', peer?: TlsPeerFacts): void {
   socket.setNoDelay(true);
   let corked = false;
   const uncork = (): void => {
@@ -46,7 +62,7 @@ export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls')
   const port: TransportPort = {
     remoteAddress: socket.remoteAddress ?? '',
     kind,
-    tls: socket instanceof TLSSocket ? tlsInfo(socket) : undefined,
+    tls: socket instanceof TLSSocket ? tlsInfo(socket, peer) : undefined,
     write(chunks) {
       if (socket.destroyed || socket.writableEnded) return;
       if (!corked) {

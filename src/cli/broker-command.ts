@@ -1,6 +1,6 @@
 /** `moat broker`: load the configuration, make the dev PKI when needed, start listeners, print how to connect. */
 import { readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Broker } from '../broker/broker.js';
@@ -8,6 +8,7 @@ import { startListener, parseListenUrl, type ListenerSpec, type RunningListener 
 import { startSysTopics } from '../broker/sys-topics.js';
 import { ensureDevPki } from '../security/dev-pki.js';
 import { resolveBrokerConfig, type BrokerConfig, type ListenerConfig } from './broker-config.js';
+import { readClientProfile, writeClientProfile } from './client-args.js';
 import { VERSION } from './version.js';
 
 export const BROKER_HELP = `moat broker — run the MQTT broker
@@ -101,6 +102,12 @@ async function tlsFor(l: ListenerConfig, cfg: BrokerConfig, io: Io): Promise<Non
   }
   const pki = await ensureDevPki(join(cfg.dataDir, 'pki'));
   if (pki.created) io.err(`moat: created a development CA and server certificate in ${pki.dir}\n`);
+  if (pki.device) {
+    // The client profile makes `moat pub`/`moat sub` in this folder use the dev CA and device with no flags.
+    const device = pki.device;
+    const profile = await writeClientProfile(cfg.dataDir, { ca: pki.caCertPath, cert: device.certPath, key: device.keyPath }, false);
+    if (profile.created) io.err(`moat: wrote the client profile ${profile.path} (device ${device.id})\n`);
+  }
   return { ...base, cert: pki.cert, key: pki.key, ca: pki.ca };
 }
 
@@ -111,16 +118,24 @@ function printBanner(io: Io, cfg: BrokerConfig, running: RunningListener[]): voi
   const plain = running.find((l) => l.url.startsWith('mqtt://'));
   const ca = relative('.', join(cfg.dataDir, 'pki', 'ca.crt')) || 'ca.crt';
   const usesDevPki = cfg.listeners.some((l) => l.url.startsWith('mqtts://') && !l.cert);
+  const profile = usesDevPki ? readClientProfile(cfg.dataDir) : undefined;
   if (tls) {
     const caFlag = usesDevPki ? ` --cafile ${ca}` : '';
+    // With the profile in ./.moat and the default port, no flag is needed.
+    const bare = profile && tls.address.port === 8883 && resolve(cfg.dataDir) === resolve('.moat');
     lines.push('', 'Subscribe to everything (TLS, server verified against the dev CA):',
-      `  moat sub -h localhost -p ${tls.address.port}${caFlag} -t '#' -v`,
+      bare ? `  moat sub -t '#' -v` : `  moat sub -h localhost -p ${tls.address.port}${caFlag} -t '#' -v`,
       `  mosquitto_sub -h localhost -p ${tls.address.port}${caFlag} -t '#' -v`);
   } else if (plain) {
     const host = plain.address.host === '0.0.0.0' ? '127.0.0.1' : plain.address.host;
     lines.push('', 'Subscribe to everything (plain TCP: readable by anyone on the path):',
       `  moat sub -h ${host} -p ${plain.address.port} -t '#' -v`,
       `  mosquitto_sub -h ${host} -p ${plain.address.port} -t '#' -v`);
+  }
+  if (profile) {
+    const show = (p: string): string => relative('.', p) || p;
+    lines.push('', 'Dev PKI (moat certs issue --device ID makes more device certificates):', `  CA              ${show(profile.ca)}`,
+      ...(profile.cert ? [`  device cert     ${show(profile.cert)}`] : []), `  client profile  ${show(profile.path)} (moat pub/sub in this folder use it)`);
   }
   io.out(lines.join('\n') + '\n');
 }

@@ -1,11 +1,15 @@
 /**
  * Flags shared by `moat pub` and `moat sub`, mosquitto_pub/sub style, and how they become a broker URL
- * and ClientOptions. The dev profile: with a local host and ./.moat/pki/ca.crt present, the broker's
- * development CA verifies the server (TLS on 8883), so `moat sub -h localhost -t '#'` works against
- * `npm start` with the server verified.
+ * and ClientOptions. The dev profile: for a local host (localhost, 127.0.0.1, ::1, this machine's name)
+ * ./.moat/client.json — written by the broker's first start and `moat certs init` — names the dev CA
+ * and a device certificate and key; then TLS on 8883 is the default, the CA verifies the server and the
+ * device certificate is offered, so `moat sub -t '#'` works against `npm start` with no flags. Without a
+ * profile, ./.moat/pki/ca.crt alone does the same for the server side. Explicit flags always win.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { MoatError, type QoS } from '../codec/index.js';
 import type { ClientOptions } from '../client/index.js';
 
@@ -37,6 +41,49 @@ export function qosFlag(name: string, value: string | undefined): QoS {
 }
 
 const LOCAL = new Set(['localhost', '127.0.0.1', '::1']);
+/** The names the dev server certificate covers: the only hosts the dev profile is used (and its device certificate shown) for. */
+const isLocal = (host: string): boolean => LOCAL.has(host) || host === hostname();
+
+export const CLIENT_PROFILE = 'client.json';
+
+/** A client profile with absolute paths; in the file they are relative to its folder (the folder can move). */
+export interface ClientProfile { path: string; ca: string; cert?: string; key?: string }
+
+export function readClientProfile(dataDir: string): ClientProfile | undefined {
+  const path = join(dataDir, CLIENT_PROFILE);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw usage(`client profile ${path} is not readable JSON (${(err as Error).message})`);
+  }
+  const o = (json ?? {}) as Record<string, unknown>;
+  const str = (k: string): string | undefined => {
+    const value = o[k];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value === '') throw usage(`client profile ${path}: "${k}" must be a file path`);
+    return resolve(dirname(path), value);
+  };
+  const [ca, cert, key] = [str('ca'), str('cert'), str('key')];
+  if (ca === undefined) throw usage(`client profile ${path}: "ca" is missing`);
+  if ((cert === undefined) !== (key === undefined)) throw usage(`client profile ${path}: "cert" and "key" go together`);
+  return { path, ca, ...(cert !== undefined ? { cert, key: key! } : {}) };
+}
+
+/** Writes <dataDir>/client.json naming these files; an existing profile is kept unless `overwrite`. */
+export async function writeClientProfile(dataDir: string, files: { ca: string; cert: string; key: string }, overwrite: boolean): Promise<{ path: string; created: boolean }> {
+  const path = join(dataDir, CLIENT_PROFILE);
+  const rel = (p: string): string => relative(dataDir, p) || p;
+  const body = `${JSON.stringify({ ca: rel(files.ca), cert: rel(files.cert), key: rel(files.key) }, null, 2)}\n`;
+  try {
+    await writeFile(path, body, { mode: 0o644, flag: overwrite ? 'w' : 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { path, created: false };
+    throw err;
+  }
+  return { path, created: true };
+}
 
 /** The broker URL and client options the flags describe. */
 /** Printed on stderr whenever verification is turned off: the user must not miss it. */
@@ -50,9 +97,11 @@ export function clientSetup(v: CommonValues, cwd = '.'): { url: string; options:
       throw usage(`${flag}: cannot read ${path}`);
     }
   };
-  const devCa = join(cwd, v['data-dir'] ?? '.moat', 'pki', 'ca.crt');
+  const dataDir = join(cwd, v['data-dir'] ?? '.moat');
+  const devCa = join(dataDir, 'pki', 'ca.crt');
   let url: string;
   let host: string;
+  let profile: ClientProfile | undefined;
   const explicitUrl = v.url ?? (v.host?.includes('://') ? v.host : undefined);
   if (explicitUrl) {
     if (v.port !== undefined) throw usage('-p cannot be combined with a URL (put the port in the URL)');
@@ -62,10 +111,12 @@ export function clientSetup(v: CommonValues, cwd = '.'): { url: string; options:
     } catch {
       throw usage(`invalid broker URL "${url}"`);
     }
+    profile = isLocal(host) ? readClientProfile(dataDir) : undefined;
   } else {
     host = v.host ?? 'localhost';
     const port = intFlag('-p', v.port, 1, 65_535);
-    const devProfile = LOCAL.has(host) && port === undefined && existsSync(devCa);
+    profile = isLocal(host) ? readClientProfile(dataDir) : undefined;
+    const devProfile = isLocal(host) && port === undefined && (profile !== undefined || existsSync(devCa));
     const tls = v.cafile !== undefined || v.cert !== undefined || v.insecure === true || v.psk !== undefined
       || port === 8883 || devProfile;
     url = `${tls ? 'mqtts' : 'mqtt'}://${host.includes(':') ? `[${host}]` : host}:${port ?? (tls ? 8883 : 1883)}`;
@@ -86,11 +137,16 @@ export function clientSetup(v: CommonValues, cwd = '.'): { url: string; options:
   const expiry = intFlag('-x', v['session-expiry'], 0, 0xffff_ffff);
   if (expiry !== undefined) options.sessionExpiry = expiry;
   if (v.cafile !== undefined) options.ca = read('--cafile', v.cafile);
-  else if (LOCAL.has(host) && existsSync(devCa)) options.ca = read('dev CA', devCa);
+  else if (profile) options.ca = read(`client profile ${profile.path}: ca`, profile.ca);
+  else if (isLocal(host) && existsSync(devCa)) options.ca = read('dev CA', devCa);
   if (v.cert !== undefined || v.key !== undefined) {
     if (v.cert === undefined || v.key === undefined) throw usage('--cert and --key go together');
     options.cert = read('--cert', v.cert);
     options.key = read('--key', v.key);
+  } else if (profile?.cert && profile.key && v.psk === undefined && /^(mqtts|wss):/i.test(url)) {
+    // The profile's device certificate, offered only over TLS and only to the local broker.
+    options.cert = read(`client profile ${profile.path}: cert`, profile.cert);
+    options.key = read(`client profile ${profile.path}: key`, profile.key);
   }
   if (v.insecure) options.rejectUnauthorized = false;
   if (v.psk !== undefined || v['psk-identity'] !== undefined) {
@@ -125,7 +181,9 @@ export const COMMON_HELP = `Connection:
   --insecure                do not verify the broker's certificate (tests only)
   --psk HEX --psk-identity ID   TLS-PSK instead of certificates (TLS 1.2)
   --will-topic T  --will-payload P  --will-qos Q  --will-retain  --will-delay SECONDS
-  --data-dir DIR            dev profile directory (default ./.moat): its pki/ca.crt is used for
-                            localhost, 127.0.0.1 and ::1, and makes TLS on 8883 the default there
+  --data-dir DIR            dev profile directory (default ./.moat): for localhost, 127.0.0.1, ::1
+                            and this host's name its client.json (CA, device cert and key; else
+                            pki/ca.crt) is used where no flag says otherwise, and TLS on 8883 is
+                            the default there
   --help                    this help
 `;

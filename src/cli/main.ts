@@ -3,6 +3,7 @@
 import { argv, env, exit, stderr, stdout } from 'node:process';
 import { isMoatError } from '../codec/index.js';
 import { brokerCommand, type Io } from './broker-command.js';
+import { certsCommand } from './certs-command.js';
 import { passwdCommand } from './passwd-command.js';
 import { pubCommand } from './pub-command.js';
 import { subCommand } from './sub-command.js';
@@ -14,6 +15,7 @@ Usage: moat <command> [options]
 
 Commands:
   broker       run the MQTT broker (TLS on 0.0.0.0:8883 by default)
+  certs        dev PKI: certs init (CA, server, device, client profile), certs issue --device ID
   passwd       add, update (-D: delete) a user in a password file
   help         show this help
 
@@ -40,6 +42,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (command === 'broker') return brokerCommand(rest, io);
+  if (command === 'certs') return certsCommand(rest, io);
   if (command === 'pub') return pubCommand(rest, io);
   if (command === 'passwd') return passwdCommand(rest, io);
   if (command === 'sub') return subCommand(rest, io);

@@ -111,7 +111,8 @@ export async function makeCrl(ca: Issued, serials: string[]): Promise<string> {
     entries: serials.map((serialNumber) => ({ serialNumber, revocationDate: new Date(now - 3600_000) })),
     extensions: [await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey)],
   });
-  return crl.toString('pem') + '\n';
+  // OpenSSL reads only the "X509 CRL" PEM label.
+  return crl.toString('pem').replace(/-----(BEGIN|END) CRL-----/g, '-----$1 X509 CRL-----') + '\n';
 }
 
 export const tempDir = (prefix = 'moat-tls-'): Promise<string> => mkdtemp(join(tmpdir(), prefix));

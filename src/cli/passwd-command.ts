@@ -8,6 +8,7 @@ import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { stdin } from 'node:process';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { MoatError } from '../codec/index.js';
 import { looksLikeJwt } from '../security/jwt.js';
 import { hashPassword, parsePasswordFile, setPasswordLine, usernameProblem } from '../security/password-file.js';
 import type { Io } from './broker-command.js';
@@ -85,12 +86,15 @@ export async function passwdCommand(args: string[], io: Io, input: Input = stdin
   return 0;
 }
 
+const fileError = (what: string, path: string, err: unknown): MoatError =>
+  new MoatError('MOAT_ERR_PASSWORD_FILE', `cannot ${what} password file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+
 async function readIfPresent(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw err;
+    throw fileError('read', path, err);
   }
 }
 
@@ -102,7 +106,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
-    throw err;
+    throw fileError('write', path, err);
   }
 }
 

@@ -132,7 +132,9 @@ test('refused: empty password, a JWT-shaped password, a bad username, a broken f
   const broken = await moat(['passwd', file, 'bob'], 'x\n');
   assert.equal(broken.code, 2);
   assert.match(broken.out, /:1: .*MOAT_ERR_PASSWORD_FILE/);
-  assert.equal(readFileSync(file, 'utf8'), 'alice:$scrypt$broken\n');
+  assert.equal(readFileSync(file, 'utf8'), 'alice:$scrypt$broken\n');  const nowhere = await moat(['passwd', join(dir, 'no-such-dir', 'users'), 'alice'], 'x\n');
+  assert.equal(nowhere.code, 2);
+  assert.match(nowhere.out, /cannot write password file .*ENOENT.*MOAT_ERR_PASSWORD_FILE/);
 });
 
 test('on a terminal: asks twice without echo (answers typed at once), and the result verifies', async () => {

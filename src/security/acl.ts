@@ -68,10 +68,11 @@ class RuleIndex {
   }
 
   /** Rules that can match a topic or filter starting with the literal level `first`. */
-  *forLiteral(first: string): Iterable<Rule> {
+  forLiteral(first: string): readonly Rule[] {
     const list = this.byFirst.get(first);
-    if (list) yield* list;
-    yield* this.wild;
+    if (list === undefined) return this.wild;
+    if (this.wild.length === 0) return list;
+    return list.concat(this.wild);
   }
 }
 

@@ -165,7 +165,8 @@ export async function loadJwks(path: string): Promise<JwtKey[]> {
 export class JwtVerifier {
   private readonly keys: JwtKey[] = [];
   private jwks: JwtKey[] = [];
-  private readonly algorithms: Set<JwtAlgorithm>;
+  /** Explicitly allowed algorithms; undefined: whatever the current keys can verify (JWKS reloads included). */
+  private readonly algorithms: Set<JwtAlgorithm> | undefined;
   private readonly audience: string[] | null;
   private readonly issuer: string[] | undefined;
   private readonly skew: number;
@@ -192,8 +193,7 @@ export class JwtVerifier {
     for (const a of options.algorithms ?? []) {
       if (!JWT_ALGORITHMS.includes(a)) throw config(`jwt algorithms: ${String(a)} is not supported (HS256, RS256, ES256)`);
     }
-    const usable = new Set([...this.keys, ...this.jwks].map((k) => k.kind));
-    this.algorithms = new Set(options.algorithms ?? JWT_ALGORITHMS.filter((a) => usable.has(familyOf(a))));
+    this.algorithms = options.algorithms ? new Set(options.algorithms) : undefined;
     if (options.audience === undefined) throw config('jwt audience: required (null to accept any audience)');
     this.audience = options.audience === null ? null : [options.audience].flat();
     this.issuer = options.issuer === undefined ? undefined : [options.issuer].flat();
@@ -217,7 +217,7 @@ export class JwtVerifier {
     const header = decodeJson(h, 'header');
     if (header['crit'] !== undefined) throw fail('MOAT_ERR_JWT_MALFORMED', 'the crit header names extensions this verifier does not understand');
     const alg = header['alg'];
-    if (typeof alg !== 'string' || !JWT_ALGORITHMS.includes(alg as JwtAlgorithm) || !this.algorithms.has(alg as JwtAlgorithm)) {
+    if (typeof alg !== 'string' || !JWT_ALGORITHMS.includes(alg as JwtAlgorithm) || (this.algorithms && !this.algorithms.has(alg as JwtAlgorithm))) {
       throw fail('MOAT_ERR_JWT_ALGORITHM', `algorithm ${typeof alg === 'string' ? JSON.stringify(alg.slice(0, 16)) : 'missing'} is not allowed`);
     }
     const kid = header['kid'];

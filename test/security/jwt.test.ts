@@ -209,7 +209,14 @@ test('JWKS file: keys found by kid (RSA and EC), unknown kid refused, key type c
   // Reloaded keys take effect for later tokens.
   v.setJwks(parseJwks(JSON.stringify({ keys: [jwk(ec2.publicKey, 'e2')] })));
   assert.equal(v.verify(mint({ alg: 'ES256', kid: 'e2' }, claims({ sub: 'e' }), ec2.privateKey)).sub, 'e');
-  rejects(v, mint({ alg: 'RS256', kid: 'r1' }, claims(), rsa.privateKey), 'MOAT_ERR_JWT_KEY_UNKNOWN');
+  rejects(v, mint({ alg: 'RS256', kid: 'r1' }, claims(), rsa.privateKey), 'MOAT_ERR_JWT_KEY_UNKNOWN');  // Without an explicit list the algorithms follow the keys: an RSA-only set reloaded with an EC key takes ES256.
+  const follows = verifier({ jwks: parseJwks(JSON.stringify({ keys: [jwk(rsa.publicKey, 'r1')] })) });
+  rejects(follows, mint({ alg: 'ES256', kid: 'e1' }, claims(), ec.privateKey), 'MOAT_ERR_JWT_KEY_UNKNOWN');
+  follows.setJwks(parseJwks(JSON.stringify({ keys: [jwk(ec.publicKey, 'e1')] })));
+  assert.equal(follows.verify(mint({ alg: 'ES256', kid: 'e1' }, claims({ sub: 'f' }), ec.privateKey)).sub, 'f');
+  // An explicit list stays the list.
+  const pinned = verifier({ jwks: keys, algorithms: ['RS256'] });
+  rejects(pinned, mint({ alg: 'ES256', kid: 'e1' }, claims(), ec.privateKey), 'MOAT_ERR_JWT_ALGORITHM');
 });
 
 test('JWKS files that are broken, hold private keys or unsupported keys are MOAT_ERR_JWKS', async () => {

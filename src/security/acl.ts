@@ -120,9 +120,9 @@ export class Acl {
     for (const b of doc.blocks) {
       // Repeated blocks for one name add up, as in Mosquitto.
       const map = maps[b.kind];
-      const list = map.get(b.name);
-      if (list) list.push(...b.rules);
-      else map.set(b.name, [...b.rules]);
+      let list = map.get(b.name);
+      if (list === undefined) map.set(b.name, (list = []));
+      for (const r of b.rules) list.push(r); // no spread: a block may hold more rules than the stack has room
       if (b.admin) this.admins[b.kind].add(b.name);
     }
   }

@@ -118,7 +118,13 @@ function printBanner(io: Io, cfg: BrokerConfig, running: RunningListener[]): voi
   const plain = running.find((l) => l.url.startsWith('mqtt://'));
   const ca = relative('.', join(cfg.dataDir, 'pki', 'ca.crt')) || 'ca.crt';
   const usesDevPki = cfg.listeners.some((l) => l.url.startsWith('mqtts://') && !l.cert);
-  const profile = usesDevPki ? readClientProfile(cfg.dataDir) : undefined;
+  // A hand-edited profile that does not parse is moat pub/sub's error to report, not a reason to stop the broker.
+  let profile: ReturnType<typeof readClientProfile>;
+  try {
+    profile = usesDevPki ? readClientProfile(cfg.dataDir) : undefined;
+  } catch {
+    profile = undefined;
+  }
   if (tls) {
     const caFlag = usesDevPki ? ` --cafile ${ca}` : '';
     // With the profile in ./.moat and the default port, no flag is needed.

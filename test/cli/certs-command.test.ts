@@ -7,7 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,7 +174,7 @@ test('moat pub/sub with no TLS flags use ./.moat/client.json: the dev CA verifie
 interface Started { child: ChildProcess; stdout: string; stderr: string; port: number }
 
 /** `moat broker` in `cwd`, resolved once its banner is printed (the same wait as broker-process.test.ts). */
-async function startBroker(args: string[], cwd: string): Promise<Started> {
+async function startBroker(args: string[], cwd: string, ready = /client profile .*\n/): Promise<Started> {
   const child = spawn(process.execPath, [MAIN, 'broker', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const s: Started = { child, stdout: '', stderr: '', port: 0 };
   cleanups.push(() => child.kill('SIGKILL'));
@@ -183,7 +183,7 @@ async function startBroker(args: string[], cwd: string): Promise<Started> {
     const timer = setTimeout(() => fail(new Error(`broker did not start: ${s.stdout} ${s.stderr}`)), 15_000);
     child.stdout!.on('data', (d: Buffer) => {
       s.stdout += d.toString();
-      if (/client profile .*\n/.test(s.stdout)) {
+      if (ready.test(s.stdout)) {
         s.port = Number(/listening on mqtts:\/\/[^\s]+:(\d+)/.exec(s.stdout)?.[1]);
         clearTimeout(timer);
         ok();
@@ -218,6 +218,21 @@ test('the broker\'s first start writes the PKI with a device and the client prof
   assert.doesNotMatch(b2.stderr, /created|wrote/);
   assert.equal(readFileSync(join(cwd, '.moat', 'client.json'), 'utf8'), profile);
   assert.equal(readFileSync(join(cwd, '.moat', 'pki', 'ca.crt'), 'utf8'), ca);
+});
+
+test('a broken client profile: moat pub names it (MOAT_ERR_CONFIG, exit 2) and the broker still starts', async () => {
+  const cwd = tmp();
+  mkdirSync(join(cwd, '.moat'));
+  writeFileSync(join(cwd, '.moat', 'client.json'), '{ "ca": ');
+  const b = await startBroker(['--listen', 'mqtts://127.0.0.1:0'], cwd, /-v\n/);
+  assert.doesNotMatch(b.stdout, /client profile/);
+  const r = await moat(['pub', '-L', `mqtts://localhost:${b.port}`, '-t', 'x', '-m', 'y'], cwd);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /client\.json.*MOAT_ERR_CONFIG/);
+  writeFileSync(join(cwd, '.moat', 'client.json'), JSON.stringify({ ca: 'pki/ca.crt', cert: 'pki/devices/dev-client.crt' }));
+  const half = await moat(['pub', '-L', `mqtts://localhost:${b.port}`, '-t', 'x', '-m', 'y'], cwd);
+  assert.equal(half.code, 2);
+  assert.match(half.err, /MOAT_ERR_CONFIG/);
 });
 
 const portFree = (port: number): Promise<boolean> => new Promise((r) => {

@@ -157,6 +157,7 @@ test('moat pub/sub with no TLS flags use ./.moat/client.json: the dev CA verifie
   cpSync(join(pki, 'ca.crt'), join(bare, '.moat', 'pki', 'ca.crt'));
   const refused = await moat(['pub', '-L', url, '-t', 'x', '-m', 'y'], bare);
   assert.equal(refused.code, 1);
+  assert.match(refused.err, /ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED/);
   // Explicit flags win over the profile: another CA fails verification.
   const other = tmp();
   assert.equal((await moat(['certs', 'init', '--dir', other], cwd)).code, 0);

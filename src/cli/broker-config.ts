@@ -7,6 +7,8 @@ import { parse as parseYaml } from 'yaml';
 import { MoatError } from '../codec/index.js';
 import { DEFAULT_LIMITS, type BrokerLimits, type BrokerOptions } from '../broker/config.js';
 import { parseListenUrl } from '../broker/listeners.js';
+import { CERT_IDENTITY_FIELDS, type CertIdentityField } from '../security/tls-identity.js';
+import { isTlsProfileName, TLS_PROFILES, type TlsProfileName } from '../security/tls-profiles.js';
 
 export interface ListenerConfig {
   url: string;
@@ -14,8 +16,23 @@ export interface ListenerConfig {
   cert?: string;
   key?: string;
   ca?: string;
-  /** Require and verify client certificates against `ca`. */
+  /** Require client certificates verified against `ca` (the device CA); with `ca` alone they are optional. */
   requireClientCert?: boolean;
+  /** TLS profile: modern (default, TLS 1.3 only), compatible (adds TLS 1.2 ECDHE+AEAD), psk. */
+  tlsProfile?: TlsProfileName;
+  /** Refuse to start unless OpenSSL is in FIPS mode; then FIPS-approved suites and groups only. */
+  fips?: boolean;
+  /** PEM CRL from the device CA. */
+  crl?: string;
+  /** Mosquitto-style identity:hexkey file (TLS-PSK). */
+  pskFile?: string;
+  /** Per-name certificates: host name (or *.domain) → cert and key files. */
+  sni?: Record<string, { cert: string; key: string }>;
+  /** 48-byte session ticket key file (created when absent), shareable between brokers. */
+  ticketKeyFile?: string;
+  ticketRotationSeconds?: number;
+  /** Which part of a client certificate names the client: cn (default), san-dns, san-email, san-uri. */
+  certIdentity?: CertIdentityField;
 }
 
 export interface BrokerConfig {
@@ -73,17 +90,36 @@ function applyLimit(cfg: BrokerConfig, name: string, value: unknown): void {
   cfg.broker.limits[name as keyof BrokerLimits] = int(`limits.${name}`, value, range[0], range[1]);
 }
 
+const LISTENER_KEYS = 'url, cert, key, ca, requireClientCert, tlsProfile, fips, crl, pskFile, sni, ticketKeyFile, ticketRotationSeconds, certIdentity';
+
 function listener(key: string, v: unknown): ListenerConfig {
   const entry = typeof v === 'string' ? { url: v } : v;
   if (!isRecord(entry)) throw bad(key, 'must be a URL or a mapping with url, cert, key, ca');
   const out: ListenerConfig = { url: str(`${key}.url`, entry['url']) };
   parseListenUrl(out.url);
   for (const [k, val] of Object.entries(entry)) {
+    const name = `${key}.${k}`;
     if (k === 'url') continue;
-    if (k === 'cert' || k === 'key' || k === 'ca') out[k] = str(`${key}.${k}`, val);
-    else if (k === 'requireClientCert') out.requireClientCert = bool(`${key}.${k}`, val);
-    else throw bad(`${key}.${k}`, 'unknown key; known: url, cert, key, ca, requireClientCert');
+    if (k === 'cert' || k === 'key' || k === 'ca' || k === 'crl' || k === 'pskFile' || k === 'ticketKeyFile') out[k] = str(name, val);
+    else if (k === 'requireClientCert') out.requireClientCert = bool(name, val);
+    else if (k === 'fips') out.fips = bool(name, val);
+    else if (k === 'ticketRotationSeconds') out.ticketRotationSeconds = int(name, val, 0, 30 * 86_400);
+    else if (k === 'tlsProfile') {
+      if (!isTlsProfileName(val)) throw bad(name, `must be one of ${TLS_PROFILES.join(', ')}`);
+      out.tlsProfile = val;
+    } else if (k === 'certIdentity') {
+      if (!CERT_IDENTITY_FIELDS.includes(val as CertIdentityField)) throw bad(name, `must be one of ${CERT_IDENTITY_FIELDS.join(', ')}`);
+      out.certIdentity = val as CertIdentityField;
+    } else if (k === 'sni') {
+      if (!isRecord(val)) throw bad(name, 'must be a mapping of host name to {cert, key}');
+      out.sni = {};
+      for (const [host, e] of Object.entries(val)) {
+        if (!isRecord(e) || Object.keys(e).some((x) => x !== 'cert' && x !== 'key')) throw bad(`${name}.${host}`, 'must be a mapping with cert and key');
+        out.sni[host] = { cert: str(`${name}.${host}.cert`, e['cert']), key: str(`${name}.${host}.key`, e['key']) };
+      }
+    } else throw bad(name, `unknown key; known: ${LISTENER_KEYS}`);
   }
+  if (out.tlsProfile === 'psk' && !out.pskFile) throw bad(`${key}.pskFile`, 'tlsProfile psk needs a pskFile');
   return out;
 }
 

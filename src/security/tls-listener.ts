@@ -446,21 +446,24 @@ export interface ListenerTlsKeys {
   sni?: Record<string, { cert: string; key: string }>;
   ticketKeyFile?: string;
   ticketRotationSeconds?: number;
-  requireClientCert?: boolean | 'optional';
+  requireClientCert?: boolean;
   certIdentity?: CertIdentityField;
 }
 
 /**
  * Configuration keys → prepareTls options (file paths, so reload works). Without cert/key the
- * caller's default (the dev PKI's files) is used.
+ * caller's defaults (the dev PKI's files) are used; `defaults.caFile` (the dev CA) is the device CA
+ * when requireClientCert is set without `ca`.
  */
-export function listenerTlsOptions(l: ListenerTlsKeys, defaults: { certFile: string; keyFile: string }): TlsListenerOptions {
+export function listenerTlsOptions(l: ListenerTlsKeys, defaults: { certFile: string; keyFile: string; caFile?: string }): TlsListenerOptions {
+  const ca = l.ca ?? (l.requireClientCert || l.crl ? defaults.caFile : undefined);
   const o: TlsListenerOptions = {
     certFile: l.cert ?? defaults.certFile,
     keyFile: l.key ?? defaults.keyFile,
-    clientCert: l.requireClientCert === 'optional' ? 'optional' : l.requireClientCert ? 'required' : 'none',
+    // With a device CA, certificates are verified when presented; requireClientCert refuses clients without one.
+    clientCert: l.requireClientCert ? 'required' : ca !== undefined ? 'optional' : 'none',
   };
-  if (l.ca !== undefined) o.caFile = l.ca;
+  if (ca !== undefined) o.caFile = ca;
   if (l.crl !== undefined) o.crlFile = l.crl;
   if (l.pskFile !== undefined) o.pskFile = l.pskFile;
   if (l.tlsProfile !== undefined) o.profile = l.tlsProfile;

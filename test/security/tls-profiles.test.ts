@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import { getFips } from 'node:crypto';
 import { isMoatError } from '../../src/codec/index.js';
 import type { AuthenticateRequest } from '../../src/broker/hooks.js';
-import { prepareTls } from '../../src/security/tls-listener.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { resolveBrokerConfig } from '../../src/cli/broker-config.js';
+import { listenerTlsOptions, prepareTls } from '../../src/security/tls-listener.js';
 import { tlsProfile } from '../../src/security/tls-profiles.js';
 import { parsePskFile } from '../../src/security/tls-psk.js';
 import {
@@ -186,4 +189,44 @@ test('fips: refused with MOAT_ERR_TLS_FIPS unless OpenSSL runs in FIPS mode; in 
 test('an unknown profile name is a MOAT_ERR_CONFIG', async () => {
   await assert.rejects(prepareTls({ profile: 'legacy' as 'modern', certFile: files['server.crt'], keyFile: files['server.key'] }, captureLog(), 'x'),
     (e) => isMoatError(e, 'MOAT_ERR_CONFIG'));
+});
+
+test('config file keys (tlsProfile, pskFile, sni, ticketKeyFile, certIdentity…) become a working listener through listenerTlsOptions', async () => {
+  const yaml = join(dir, 'moat.yaml');
+  await writeFile(yaml, [
+    'listeners:',
+    '  - url: mqtts://127.0.0.1:0',
+    `    cert: ${files['rsa.crt']}`,
+    `    key: ${files['rsa.key']}`,
+    '    tlsProfile: compatible',
+    `    ticketKeyFile: ${join(dir, 'cfg-tickets.key')}`,
+    '    ticketRotationSeconds: 3600',
+    '    certIdentity: san-dns',
+    '    sni:',
+    `      a.test: { cert: ${files['sni.crt']}, key: ${files['sni.key']} }`,
+    '',
+  ].join('\n'));
+  const cfg = resolveBrokerConfig({ config: yaml, listen: [], limits: [] }, {});
+  const l = cfg.listeners[0]!;
+  assert.equal(l.tlsProfile, 'compatible');
+  assert.equal(l.ticketRotationSeconds, 3600);
+  const opts = listenerTlsOptions(l, { certFile: 'unused', keyFile: 'unused' });
+  assert.equal(opts.clientCert, 'none');
+  const b = await startTlsBroker(opts);
+  try {
+    assert.match(await sClient(b.port, ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256']), /New, TLSv1\.2/);
+    assert.match(await sClient(b.port, ['-servername', 'a.test']), /subject=CN ?= ?a\.test/);
+  } finally {
+    await b.close();
+  }
+  const bad = async (body: string): Promise<void> => {
+    await writeFile(yaml, `listeners:\n  - url: mqtts://127.0.0.1:0\n${body}`);
+    assert.throws(() => resolveBrokerConfig({ config: yaml, listen: [], limits: [] }, {}), (e) => isMoatError(e, 'MOAT_ERR_CONFIG'));
+  };
+  await bad('    tlsProfile: legacy\n');
+  await bad('    tlsProfile: psk\n');
+  await bad('    certIdentity: ou\n');
+  await bad('    ticketRotationSeconds: -1\n');
+  await bad('    sni:\n      a.test: { cert: x }\n');
+  await bad('    fips: maybe\n');
 });

@@ -132,6 +132,25 @@ test('MQTT.js with a device certificate, then resuming without presenting it aga
   assert.equal((r2.tls as TransportTlsInfo).certIdentity, 'device-1');
 });
 
+test('required mutual TLS next to PSK: a PSK device is admitted without a certificate (TLS 1.3 PSK handshakes ask for none)', async () => {
+  const dir = await tempDir();
+  const key = '00112233445566778899aabbccddeeff';
+  const [pskFile] = Object.values(await writeFiles(dir, { 'psk.txt': `psk-dev:${key}\n` }));
+  const b = await startTlsBroker({
+    profile: 'psk', pskFile: pskFile!, certFile: f['server.crt']!, keyFile: f['server.key']!, caFile: f['device-ca.crt']!, clientCert: 'required',
+  }, { hooks });
+  try {
+    const pub = await runTool('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.port), '--psk', key, '--psk-identity', 'psk-dev', '-i', 'psk-m', '-t', 't', '-m', 'x']);
+    assert.equal(pub.code, 0, pub.out);
+    assert.equal(seen.find((r) => r.clientId === 'psk-m')?.tls?.pskIdentity, 'psk-dev');
+    const noCert = await runTool('mosquitto_pub', [...mosq(b, 'psk-nocert'), '-t', 't', '-m', 'x']);
+    assert.notEqual(noCert.code, 0);
+    assert.deepEqual({ psk: b.listener.tls!.stats().psk, rejected: b.listener.tls!.stats().rejected }, { psk: 1, rejected: 1 });
+  } finally {
+    await b.close();
+  }
+});
+
 test('client certificates without a device CA, or a CRL without client certificates, are MOAT_ERR_CONFIG', async () => {
   await assert.rejects(prepareTls({ certFile: f['server.crt'], keyFile: f['server.key'], clientCert: 'required' }, captureLog(), 'x'),
     (e) => isMoatError(e, 'MOAT_ERR_CONFIG'));

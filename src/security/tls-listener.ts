@@ -212,7 +212,7 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
   }
 
   function contextOptions(m: Material, keys: Buffer): SecureContextOptions {
-    // Explicit and stable: Node's default is a hash of process.argv, so a restart with other flags
+    // Explicit and stable: Node's default is a hash of the command line, so a restart with other flags
     // (or another node of a cluster) could not resume. It changes with what decides who may connect
     // (CA, CRL, PSKs, client certificate mode), so a revocation also ends resumption.
     const sessionIdContext = o.sessionIdContext

@@ -151,6 +151,28 @@ test('required mutual TLS next to PSK: a PSK device is admitted without a certif
   }
 });
 
+test('wss:// with required mutual TLS: MQTT.js with a device certificate gets in with its identity; without one it is refused', async () => {
+  const b = await startTlsBroker({ certFile: f['server.crt']!, keyFile: f['server.key']!, caFile: f['device-ca.crt']!, clientCert: 'required' }, { hooks }, 'wss');
+  try {
+    const url = `wss://localhost:${b.port}/mqtt`;
+    const ca = readFileSync(f['server-ca.crt']!);
+    const c = await mqtt.connectAsync(url, { ca, cert: readFileSync(f['good.crt']!), key: readFileSync(f['good.key']!), clientId: 'wss-dev', protocolVersion: 5 });
+    await c.endAsync();
+    const r = seen.find((x) => x.clientId === 'wss-dev')!;
+    assert.equal(r.transport, 'wss');
+    assert.equal(r.tls?.protocol, 'TLSv1.3');
+    assert.equal((r.tls as TransportTlsInfo).certIdentity, 'device-1');
+    const before = b.listener.tls!.stats().rejected;
+    const anon = mqtt.connect(url, { ca, clientId: 'wss-anon', reconnectPeriod: 0 });
+    anon.on('error', () => {});
+    await eventually(() => b.listener.tls!.stats().rejected > before, 5000, 'wss client without certificate refused');
+    anon.end(true);
+    assert.ok(!seen.some((x) => x.clientId === 'wss-anon'));
+  } finally {
+    await b.close();
+  }
+});
+
 test('client certificates without a device CA, or a CRL without client certificates, are MOAT_ERR_CONFIG', async () => {
   await assert.rejects(prepareTls({ certFile: f['server.crt'], keyFile: f['server.key'], clientCert: 'required' }, captureLog(), 'x'),
     (e) => isMoatError(e, 'MOAT_ERR_CONFIG'));

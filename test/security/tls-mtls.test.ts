@@ -173,6 +173,21 @@ test('wss:// with required mutual TLS: MQTT.js with a device certificate gets in
   }
 });
 
+test('certificateIdentity: CN or the first SAN of the asked kind; undefined when absent', async () => {
+  const ca = await makeCa('Identity CA');
+  const c = await issue(ca, { cn: 'dev-9', role: 'client', names: [
+    { type: 'dns', value: 'd9.example.test' }, { type: 'email', value: 'd9@example.test' }, { type: 'url', value: 'spiffe://fleet/d9' },
+  ] });
+  const der = Buffer.from(c.cert.rawData);
+  assert.equal(certificateIdentity(der), 'dev-9');
+  assert.equal(certificateIdentity(der, 'san-dns'), 'd9.example.test');
+  assert.equal(certificateIdentity(der, 'san-email'), 'd9@example.test');
+  assert.equal(certificateIdentity(der, 'san-uri'), 'spiffe://fleet/d9');
+  const bare = await issue(ca, { cn: 'bare', role: 'client' });
+  assert.equal(certificateIdentity(Buffer.from(bare.cert.rawData), 'san-uri'), undefined);
+  assert.throws(() => certificateIdentity(der, 'ou' as 'cn'), (e) => isMoatError(e, 'MOAT_ERR_CONFIG'));
+});
+
 test('client certificates without a device CA, or a CRL without client certificates, are MOAT_ERR_CONFIG', async () => {
   await assert.rejects(prepareTls({ certFile: f['server.crt'], keyFile: f['server.key'], clientCert: 'required' }, captureLog(), 'x'),
     (e) => isMoatError(e, 'MOAT_ERR_CONFIG'));

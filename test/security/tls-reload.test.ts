@@ -148,6 +148,26 @@ test('a new PSK file: an added identity works at once, a removed one is refused;
   }
 });
 
+test('an SNI certificate replaced on disk is served to new connections for that name', async () => {
+  const sub = await tempDir('moat-reload-');
+  const a1 = await issue(serverCa, { cn: 'a-one', role: 'server', names: [{ type: 'dns', value: 'a.test' }] });
+  const a2 = await issue(serverCa, { cn: 'a-two', role: 'server', names: [{ type: 'dns', value: 'a.test' }] });
+  const files = await writeFiles(sub, { 'server.crt': first.pem, 'server.key': first.keyPem, 'a.crt': a1.pem, 'a.key': a1.keyPem });
+  const b = await startTlsBroker({
+    certFile: files['server.crt'], keyFile: files['server.key'], sni: { 'a.test': { certFile: files['a.crt'], keyFile: files['a.key'] } }, watch: false,
+  });
+  try {
+    assert.equal(subjectCn(await sClient(b.port, ['-servername', 'a.test'])), 'a-one');
+    await writeFile(files['a.key'], a2.keyPem);
+    await writeFile(files['a.crt'], a2.pem);
+    assert.equal(await b.listener.tls!.reload(), true);
+    assert.equal(subjectCn(await sClient(b.port, ['-servername', 'a.test'])), 'a-two');
+    assert.equal(subjectCn(await sClient(b.port, ['-servername', 'other.test'])), 'first');
+  } finally {
+    await b.close();
+  }
+});
+
 test('at start a broken certificate or key is MOAT_ERR_TLS_FILE, a missing one too', async () => {
   const files = await writeFiles(dir, { 'bad.crt': 'garbage\n', 'good.key': first.keyPem, 'other.crt': second.pem });
   await assert.rejects(prepareTls({ certFile: files['bad.crt'], keyFile: files['good.key'] }, captureLog(), 'x'), (e) => isMoatError(e, 'MOAT_ERR_TLS_FILE'));

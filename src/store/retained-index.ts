@@ -1,22 +1,28 @@
-/** Retained messages in memory. A wildcard lookup scans every retained topic: fine for thousands. */
+/**
+ * The broker's working set of retained messages, for lookups at SUBSCRIBE. A wildcard lookup scans
+ * every retained topic: fine for thousands. Durable copies go through `RetainedStore`.
+ */
 import { topicMatches } from '../codec/index.js';
-import type { Message, RetainedStore } from './types.js';
+import type { Message } from './types.js';
 
-export class MemoryRetainedStore implements RetainedStore {
+export class RetainedIndex {
   private readonly byTopic = new Map<string, Message>();
 
   get size(): number {
     return this.byTopic.size;
   }
 
+  /** Stores or replaces the retained message of `message.topic` [MQTT-3.3.1-5]. */
   set(message: Message): void {
     this.byTopic.set(message.topic, message);
   }
 
+  /** Returns true when there was one. */
   delete(topic: string): boolean {
     return this.byTopic.delete(topic);
   }
 
+  /** Retained messages whose topic matches `filter`, expired ones left out and removed. */
   match(filter: string, now: number): Message[] {
     const exact = !filter.includes('+') && !filter.includes('#');
     if (exact) {

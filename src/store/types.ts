@@ -15,6 +15,9 @@ export interface Message {
   publisherId?: string;
   /** Set by the first delivery and shared by every later one: encode once. */
   fanout?: PublishFanout;
+  /** Set when stored for delivery to persistent sessions: its id, and how many stored entries refer to it. */
+  storeId?: number;
+  storeRefs?: number;
 }
 
 export interface SubscriptionOptions {
@@ -25,13 +28,99 @@ export interface SubscriptionOptions {
   subscriptionIdentifier?: number;
 }
 
+/** A session that may outlive its connection (Session Expiry Interval > 0), as stored. */
+export interface StoredSession {
+  clientId: string;
+  /** Seconds; 0xFFFFFFFF never expires. */
+  expiryInterval: number;
+  /** Clock time (ms) it expires unless its client returns; absent while connected (or never). */
+  expiresAt?: number;
+  /** Filled by `loadSessions`; ignored by `putSession` (subscriptions are written one by one). */
+  subscriptions: Array<[filter: string, options: SubscriptionOptions]>;
+}
+
+/** Where a message to a session stands: queued, sent awaiting PUBACK/PUBREC, or awaiting PUBCOMP. */
+export const enum EntryState { Queued = 0, AwaitAck = 1, AwaitPubcomp = 2 }
+
+/** One message in one session's queue or in-flight window; `seq` orders a session's entries. */
+export interface StoredEntry {
+  seq: number;
+  messageId: number;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIdentifiers: number[];
+  /** 0 while queued. */
+  packetId: number;
+  state: EntryState;
+}
+
+export interface StoredWill {
+  message: Message;
+  /** Will Delay Interval, seconds. */
+  delay: number;
+  /** Clock time (ms) it is due; absent while its connection is live (a crash closes it: due on restart). */
+  publishAt?: number;
+}
+
+/*
+ * Every write resolves once it is durable. Implementations may group the writes of one tick into one
+ * commit and hand every caller of that tick the same promise (group commit). Writes take effect in call
+ * order; a failed commit rejects the promise of every write in it.
+ */
+
+/** Sessions with their subscriptions and expiry. Deleting a session deletes its entries and QoS 2 state too. */
+export interface SessionStore {
+  putSession(session: StoredSession): Promise<void>;
+  deleteSession(clientId: string): Promise<void>;
+  putSubscription(clientId: string, filter: string, options: SubscriptionOptions): Promise<void>;
+  deleteSubscription(clientId: string, filter: string): Promise<void>;
+  loadSessions(): Promise<StoredSession[]>;
+}
+
+/** Queued and in-flight messages per session. A message is stored once, however many entries refer to it. */
+export interface QueueStore {
+  putMessage(id: number, message: Message): Promise<void>;
+  deleteMessage(id: number): Promise<void>;
+  /** Inserts or replaces the entry with this `seq`. */
+  putEntry(clientId: string, entry: StoredEntry): Promise<void>;
+  deleteEntry(clientId: string, seq: number): Promise<void>;
+  /** Every message, and every session's entries in `seq` order. */
+  loadQueues(): Promise<{ messages: Map<number, Message>; entries: Map<string, StoredEntry[]> }>;
+}
+
+/** QoS 2 packet ids received and PUBREC'd, awaiting PUBREL [MQTT-4.3.3-9]. */
+export interface Qos2Store {
+  putIncoming(clientId: string, packetId: number): Promise<void>;
+  deleteIncoming(clientId: string, packetId: number): Promise<void>;
+  loadIncoming(): Promise<Map<string, number[]>>;
+}
+
 /** Retained messages, one per topic [MQTT-3.3.1-5]. */
 export interface RetainedStore {
-  readonly size: number;
-  /** Stores or replaces the retained message of `message.topic`. The payload must be the message's own (copied). */
-  set(message: Message): void;
-  /** Returns true when there was one. */
-  delete(topic: string): boolean;
-  /** Retained messages whose topic matches `filter` (not shared), expired ones left out and removed. */
-  match(filter: string, now: number): Message[];
+  putRetained(message: Message): Promise<void>;
+  deleteRetained(topic: string): Promise<void>;
+  loadRetained(): Promise<Message[]>;
+}
+
+/** Will messages of live connections and pending (delayed) wills, one per client id. */
+export interface WillStore {
+  putWill(clientId: string, will: StoredWill): Promise<void>;
+  deleteWill(clientId: string): Promise<void>;
+  loadWills(): Promise<Map<string, StoredWill>>;
+}
+
+/** A store: the five concerns plus commit tracking. */
+export interface Store {
+  readonly kind: 'memory' | 'sqlite' | 'redis';
+  /** False when nothing survives the process: the broker then acknowledges without waiting. */
+  readonly durable: boolean;
+  readonly sessions: SessionStore;
+  readonly queues: QueueStore;
+  readonly qos2: Qos2Store;
+  readonly retained: RetainedStore;
+  readonly wills: WillStore;
+  /** Resolves when every write made so far is durable; undefined when nothing is pending. */
+  barrier(): Promise<void> | undefined;
+  /** Commits what is pending and releases the store. */
+  close(): Promise<void>;
 }

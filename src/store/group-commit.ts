@@ -1,0 +1,66 @@
+/**
+ * Group commit: the writes of one event-loop turn share one commit, and every writer of that turn gets
+ * the same promise. Commits run one after another in write order, so a later batch never resolves
+ * before an earlier one: acknowledgements waiting on them go out in the order they were earned.
+ */
+export type CommitFn<Op> = (ops: Op[]) => void | Promise<void>;
+
+interface Batch<Op> {
+  ops: Op[];
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class GroupCommit<Op> {
+  private open: Batch<Op> | undefined;
+  /** The newest batch not yet committed (open, or waiting for an earlier one, or committing). */
+  private newest: Promise<void> | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly commit: CommitFn<Op>, private readonly onError: (err: unknown) => void) {}
+
+  add(op: Op): Promise<void> {
+    let batch = this.open;
+    if (!batch) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      // A writer that does not wait must not turn a failed commit into an unhandled rejection.
+      promise.catch(() => undefined);
+      batch = { ops: [], promise, resolve, reject };
+      this.open = batch;
+      this.newest = promise;
+      setImmediate(() => this.seal());
+    }
+    batch.ops.push(op);
+    return batch.promise;
+  }
+
+  /** Resolves when every write so far is committed; undefined when none is pending. */
+  barrier(): Promise<void> | undefined {
+    return this.newest;
+  }
+
+  /** Commits the open batch now (at shutdown) and waits for every batch. */
+  async flush(): Promise<void> {
+    this.seal();
+    await this.chain;
+  }
+
+  private seal(): void {
+    const batch = this.open;
+    if (!batch) return;
+    this.open = undefined;
+    this.chain = this.chain.then(async () => {
+      try {
+        await this.commit(batch.ops);
+        batch.resolve();
+      } catch (err) {
+        this.onError(err);
+        batch.reject(err);
+      }
+      if (this.newest === batch.promise) this.newest = undefined;
+    });
+  }
+}

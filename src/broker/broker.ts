@@ -12,8 +12,11 @@ import { Router } from './router.js';
 import { Session, type MemoryGauge, type SessionCounters } from './session.js';
 import { TopicTree } from './topic-tree.js';
 import { systemClock, type Clock, type Message, type SubscriptionOptions } from './types.js';
-import { MemoryRetainedStore } from '../store/memory-retained.js';
-import type { RetainedStore } from '../store/types.js';
+import { Journal } from './journal.js';
+import { restoreState } from './restore.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { RetainedIndex } from '../store/retained-index.js';
+import type { Store } from '../store/types.js';
 
 export interface BrokerStats extends SessionCounters {
   startedAt: number;
@@ -32,7 +35,8 @@ export interface BrokerStats extends SessionCounters {
 export interface BrokerDeps {
   clock?: Clock;
   log?: Logger;
-  retained?: RetainedStore;
+  /** Where sessions, queues, retained messages and wills are kept; default in memory. */
+  store?: Store;
   hooks?: Partial<BrokerHooks>;
 }
 
@@ -44,7 +48,10 @@ export class Broker extends EventEmitter implements BrokerPort {
   readonly hooks: BrokerHooks;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly retained: RetainedStore;
+  readonly store: Store;
+  readonly journal: Journal;
+  /** Retained messages for lookups; the store keeps the durable copies. */
+  readonly retained = new RetainedIndex();
   readonly sessions = new Map<string, Session>();
   readonly tree = new TopicTree();
   readonly connections = new Set<Connection>();
@@ -52,6 +59,8 @@ export class Broker extends EventEmitter implements BrokerPort {
   private readonly router: Router;
   private readonly owners = new Map<string, SessionOwner>();
   private readonly pendingWills = new Map<string, { will: Will; timer: unknown }>();
+  /** Client ids with a will in the store. */
+  private readonly storedWills = new Set<string>();
   private closing = false;
   private dropTimer: unknown;
   private dropsReported = { droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0, quotaRefusals: 0 };
@@ -64,7 +73,8 @@ export class Broker extends EventEmitter implements BrokerPort {
     this.hooks = { ...emptyHooks(), ...deps.hooks };
     this.clock = deps.clock ?? systemClock;
     this.log = deps.log ?? silentLogger;
-    this.retained = deps.retained ?? new MemoryRetainedStore();
+    this.store = deps.store ?? new MemoryStore();
+    this.journal = new Journal(this.store);
     this.router = new Router(this.tree, this.sessions);
     this.memory = { used: 0, max: this.options.limits.maxMemoryBytes };
     this.scheduleDropReport();
@@ -97,7 +107,27 @@ export class Broker extends EventEmitter implements BrokerPort {
     this.emit('clientConnected', client);
   }
 
-  openSession(conn: SessionOwner, clientId: string, clean: boolean): { session: Session; present: boolean } {
+  openSession(conn: SessionOwner, clientId: string, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean } {
+    const opened = this.findOrCreateSession(conn, clientId, clean);
+    const { session } = opened;
+    session.expiryInterval = expiryInterval;
+    if (expiryInterval > 0) session.journal ??= this.journal;
+    if (session.journal) void this.store.sessions.putSession({ clientId, expiryInterval, subscriptions: [] });
+    if (will) this.storeWill(clientId, { message: will.message, delay: will.delay });
+    else this.forgetWill(clientId);
+    return opened;
+  }
+
+  private storeWill(clientId: string, will: { message: Message; delay: number; publishAt?: number }): void {
+    this.storedWills.add(clientId);
+    void this.store.wills.putWill(clientId, will);
+  }
+
+  private forgetWill(clientId: string): void {
+    if (this.storedWills.delete(clientId)) void this.store.wills.deleteWill(clientId);
+  }
+
+  private findOrCreateSession(conn: SessionOwner, clientId: string, clean: boolean): { session: Session; present: boolean } {
     const owner = this.owners.get(clientId);
     if (owner && owner !== conn) {
       // [MQTT-3.1.4-3] session takeover: the old connection gets 0x8E and is closed.
@@ -111,6 +141,7 @@ export class Broker extends EventEmitter implements BrokerPort {
       this.pendingWills.delete(clientId);
       // A delayed will is cancelled by the session resuming; a clean start ends the session: send it.
       if (clean) this.publishWill(pending.will);
+      this.forgetWill(clientId);
     }
     let session = this.sessions.get(clientId);
     if (session && clean) {
@@ -121,7 +152,7 @@ export class Broker extends EventEmitter implements BrokerPort {
       this.clock.clearTimeout(session.expiryTimer);
       return { session, present: true };
     }
-    session = new Session(clientId, this.options.limits, this.stats, () => this.clock.now(), this.memory);
+    session = this.newSession(clientId);
     this.sessions.set(clientId, session);
     return { session, present: false };
   }
@@ -143,21 +174,37 @@ export class Broker extends EventEmitter implements BrokerPort {
       const delay = Math.min(will.delay, session.expiryInterval);
       if (delay > 0 && !ending) {
         // [MQTT-3.1.3-9] wait the Will Delay Interval; reconnecting in time cancels it.
-        const timer = this.clock.setTimeout(() => {
-          this.pendingWills.delete(session.clientId);
-          this.publishWill(will);
-        }, delay * 1000);
-        this.pendingWills.set(session.clientId, { will, timer });
+        this.delayWill(session.clientId, will, this.clock.now() + delay * 1000);
       } else {
         this.publishWill(will);
+        this.forgetWill(session.clientId);
       }
+    } else {
+      this.forgetWill(session.clientId);
     }
     if (ending) this.endSession(session);
-    else if (session.expiryInterval !== NEVER) {
-      session.expiryTimer = this.clock.setTimeout(() => {
-        if (!this.owners.has(session.clientId)) this.endSession(session);
-      }, session.expiryInterval * 1000);
+    else {
+      const expiresAt = session.expiryInterval === NEVER ? undefined : this.clock.now() + session.expiryInterval * 1000;
+      if (session.journal) void this.store.sessions.putSession({ clientId: session.clientId, expiryInterval: session.expiryInterval, expiresAt, subscriptions: [] });
+      if (expiresAt !== undefined) this.expireAt(session, expiresAt);
     }
+  }
+
+  /** [MQTT-3.1.3-9] the will waits its Will Delay Interval; the client reconnecting in time cancels it. */
+  delayWill(clientId: string, will: Will, publishAt: number): void {
+    const timer = this.clock.setTimeout(() => {
+      this.pendingWills.delete(clientId);
+      this.publishWill(will);
+      this.forgetWill(clientId);
+    }, Math.max(0, publishAt - this.clock.now()));
+    this.pendingWills.set(clientId, { will, timer });
+    this.storeWill(clientId, { message: will.message, delay: will.delay, publishAt });
+  }
+
+  expireAt(session: Session, expiresAt: number): void {
+    session.expiryTimer = this.clock.setTimeout(() => {
+      if (!this.owners.has(session.clientId)) this.endSession(session);
+    }, Math.max(0, expiresAt - this.clock.now()));
   }
 
   /** The session ends: its subscriptions go, a pending will is sent [MQTT-3.1.2-8]. */
@@ -170,8 +217,10 @@ export class Broker extends EventEmitter implements BrokerPort {
       this.clock.clearTimeout(pending.timer);
       this.pendingWills.delete(session.clientId);
       this.publishWill(pending.will);
+      this.forgetWill(session.clientId);
     }
     this.redistribute(session);
+    if (session.journal) void this.store.sessions.deleteSession(session.clientId);
     session.clear();
     this.clock.clearTimeout(session.expiryTimer);
   }
@@ -186,7 +235,7 @@ export class Broker extends EventEmitter implements BrokerPort {
     });
   }
 
-  private publishWill(will: Will): void {
+  publishWill(will: Will): void {
     const message: Message = { ...will.message };
     const expiry = message.properties?.messageExpiryInterval;
     if (expiry !== undefined) message.expiresAt = this.clock.now() + expiry * 1000;
@@ -202,18 +251,55 @@ export class Broker extends EventEmitter implements BrokerPort {
   }
 
   retain(message: Message): void {
-    if (message.payload.length === 0) this.retained.delete(message.topic); // [MQTT-3.3.1-6] [MQTT-3.3.1-7]
-    else this.retained.set({ ...message, retain: true, fanout: undefined });
+    // $SYS topics are rewritten every interval by the broker itself: not worth a disk write each time.
+    const durable = !message.topic.startsWith('$SYS/');
+    if (message.payload.length === 0) {
+      // [MQTT-3.3.1-6] [MQTT-3.3.1-7]
+      if (this.retained.delete(message.topic) && durable) void this.store.retained.deleteRetained(message.topic);
+      return;
+    }
+    const { fanout: _f, storeId: _i, storeRefs: _r, ...own } = message;
+    const retained: Message = { ...own, retain: true };
+    this.retained.set(retained);
+    if (durable) void this.store.retained.putRetained(retained);
   }
 
   subscribe(session: Session, filter: string, options: SubscriptionOptions): boolean {
     session.subscriptions.set(filter, options);
+    if (session.journal) void this.store.sessions.putSubscription(session.clientId, filter, options);
     return this.tree.add(session.clientId, filter, options);
   }
 
   unsubscribe(session: Session, filter: string): boolean {
     session.subscriptions.delete(filter);
+    if (session.journal) void this.store.sessions.deleteSubscription(session.clientId, filter);
     return this.tree.remove(session.clientId, filter);
+  }
+
+  /** Runs `fn` once every write so far is durable (acknowledgements); at once with a memory store. */
+  afterCommit(fn: () => void, onError: (err: unknown) => void): void {
+    this.journal.afterCommit(fn, onError);
+  }
+
+  /** Reads back what the store holds: sessions, queues, QoS 2 state, retained messages, wills. */
+  async restore(): Promise<void> {
+    await restoreState(this, this.store);
+  }
+
+  /** Sessions read back by `restore`. */
+  adoptSession(session: Session): void {
+    this.sessions.set(session.clientId, session);
+    for (const [filter, options] of session.subscriptions) this.tree.add(session.clientId, filter, options);
+  }
+
+  newSession(clientId: string): Session {
+    return new Session(clientId, this.options.limits, this.stats, () => this.clock.now(), this.memory);
+  }
+
+  /** Stops and commits what is pending to the store. */
+  async close(): Promise<void> {
+    this.shutdown();
+    await this.store.close();
   }
 
   /** Retained messages for a new subscription, with RETAIN set [MQTT-3.3.1-9]. */

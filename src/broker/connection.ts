@@ -4,7 +4,7 @@
  * handlers/, one file per packet type.
  */
 import {
-  PublishFanout, encodePacket, isMoatError, connackReturnCodeV4,
+  MoatError, PublishFanout, encodePacket, isMoatError, connackReturnCodeV4,
   type Packet, type ProtocolVersion, type PublishVariant,
 } from '../codec/index.js';
 import { dispatch } from './handlers/dispatch.js';
@@ -219,6 +219,19 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
     const bytes = encodePacket(packet, this.version);
     this.broker.count('bytesOut', bytes.length);
     this.transport.write([bytes]);
+  }
+
+  /**
+   * Sends what must wait for the store (acknowledgements of stored messages) once it is durable, in
+   * the order asked. A failed commit ends the connection without the acknowledgement: the client
+   * keeps the message and resends it.
+   */
+  afterCommit(fn: () => void): void {
+    this.broker.afterCommit(() => {
+      if (this.state !== ConnState.Closed) fn();
+    }, (cause) => {
+      this.fail(new MoatError('MOAT_ERR_STORE_WRITE', 'the store could not commit: acknowledgement withheld', { reasonCode: 0x80, cause }));
+    });
   }
 
   /** The signal handed to hooks: aborted when this client leaves. */

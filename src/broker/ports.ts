@@ -36,8 +36,13 @@ export interface BrokerPort {
   readonly hooks: BrokerHooks;
   readonly clock: Clock;
   readonly log: Logger;
-  /** Finds or creates the session; takes it over from a live connection [MQTT-3.1.4-3]. */
-  openSession(conn: SessionOwner, clientId: string, clean: boolean): { session: Session; present: boolean };
+  /**
+   * Finds or creates the session; takes it over from a live connection [MQTT-3.1.4-3]. A session with
+   * `expiryInterval` > 0 is persistent: it and its will are kept in the store.
+   */
+  openSession(conn: SessionOwner, clientId: string, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean };
+  /** Runs `fn` once every store write so far is durable (acknowledgements wait for it). */
+  afterCommit(fn: () => void, onError: (err: unknown) => void): void;
   /**
    * Routes a message to its subscribers; QuotaExceeded when a subscriber has no room (nothing routed).
    * A `publisher` is paused while a session it fed is congested.

@@ -6,6 +6,7 @@
 import type { ProtocolVersion, QoS } from '../codec/index.js';
 import type { SharedGroup } from './topic-tree.js';
 import type { Message, SubscriptionOptions } from './types.js';
+import type { Journal } from './journal.js';
 import { OutQueue } from './out-queue.js';
 
 /** A publisher held back while a session it feeds is congested (its socket is paused). */
@@ -35,6 +36,10 @@ export interface Outgoing {
   subscriptionIdentifiers: number[];
   packetId: number;
   state: OutState;
+  /** Its stored entry's sequence number; 0 when not stored (QoS 0, or the session is not persistent). */
+  seq: number;
+  /** A stored QoS 2 PUBLISH waits for its packet id to be durable before it is sent. */
+  unsent?: boolean;
   /** Set when it reached this session through a shared subscription: it may move to another member. */
   group?: SharedGroup;
 }
@@ -62,12 +67,16 @@ export class Session {
   readonly inflight = new Map<number, Outgoing>();
   private readonly queue = new OutQueue();
   private lastPacketId = 0;
+  /** Stored QoS 2 messages waiting for their packet id to be durable: later ones wait behind them (order). */
+  private unsent = 0;
   /** Publishers paused until this session's queue drains (push back instead of dropping). */
   private waiters: Set<Throttled> | undefined;
   link: SessionLink | undefined;
   /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
   expiryInterval = 0;
   expiryTimer: unknown;
+  /** Set while the session is persistent (it may outlive its connection): its changes are stored. */
+  journal: Journal | undefined;
 
   constructor(
     readonly clientId: string,
@@ -118,13 +127,13 @@ export class Session {
   /** Whether a message of effective QoS `qos` and `bytes` payload fits, counting QoS 0 it may evict. */
   hasRoom(qos: QoS, bytes: number): boolean {
     if (qos === 0) return true; // QoS 0 never blocks a publisher: it is dropped first.
-    if (this.link && this.queued === 0 && this.inflight.size < this.link.sendWindow) return true;
+    if (this.link && this.queued === 0 && this.unsent === 0 && this.inflight.size < this.link.sendWindow) return true;
     return !this.full(bytes) || this.queue.hasQos0;
   }
 
   /** Hands a message to the session; the caller checked `hasRoom` for QoS 1/2. */
   deliver(message: Message, qos: QoS, retain: boolean, subscriptionIdentifiers: number[], group?: SharedGroup): void {
-    const out: Outgoing = { message, qos, retain, subscriptionIdentifiers, packetId: 0, state: OutState.AwaitAck };
+    const out: Outgoing = { message, qos, retain, subscriptionIdentifiers, packetId: 0, state: OutState.AwaitAck, seq: 0 };
     if (group) out.group = group;
     const link = this.link;
     if (qos === 0) {
@@ -133,7 +142,7 @@ export class Session {
         link.sendPublish(message, out, false); // an over-size discard is counted by the link
         return;
       }
-    } else if (link && this.queued === 0 && this.inflight.size < link.sendWindow && link.writable()) {
+    } else if (link && this.queued === 0 && this.unsent === 0 && this.inflight.size < link.sendWindow && link.writable()) {
       this.send(out);
       return;
     }
@@ -157,6 +166,7 @@ export class Session {
     }
     this.queue.push(out);
     this.memory.used += bytes;
+    if (out.qos > 0) this.journal?.added(this.clientId, out);
   }
 
   private shift(): Outgoing | undefined {
@@ -173,10 +183,36 @@ export class Session {
     out.packetId = this.nextPacketId();
     out.state = OutState.AwaitAck;
     this.inflight.set(out.packetId, out);
-    if (!this.link!.sendPublish(out.message, out, false)) {
-      // [MQTT-3.1.2-25] too large for the client: discard and behave as if delivery completed.
-      this.inflight.delete(out.packetId);
+    const journal = this.journal;
+    if (journal) {
+      if (out.seq === 0) journal.added(this.clientId, out);
+      else journal.updated(this.clientId, out);
+      if (out.qos === 2) {
+        // Exactly once across a crash: the packet id must be on disk before the client can hold it,
+        // or a restart would resend the message under another id as a new message.
+        out.unsent = true;
+        this.unsent++;
+        // A failed commit is logged by the store; the message then goes out anyway (at least once).
+        journal.afterCommit(() => this.sendStored(out), () => this.sendStored(out));
+        return;
+      }
     }
+    if (!this.link!.sendPublish(out.message, out, false)) this.discard(out);
+  }
+
+  private sendStored(out: Outgoing): void {
+    if (!out.unsent) return;
+    out.unsent = false;
+    this.unsent--;
+    if (this.inflight.get(out.packetId) !== out || !this.link) return; // resume() sends it then
+    if (!this.link.sendPublish(out.message, out, false)) this.discard(out);
+    this.drain();
+  }
+
+  /** [MQTT-3.1.2-25] too large for the client: discarded, as if delivery completed. */
+  private discard(out: Outgoing): void {
+    this.inflight.delete(out.packetId);
+    if (out.seq !== 0) this.journal?.removed(this.clientId, out);
   }
 
   private nextPacketId(): number {
@@ -190,11 +226,14 @@ export class Session {
   drain(): void {
     const link = this.link;
     if (!link) return;
-    while (this.queue.size > 0 && link.writable()) {
+    while (this.queue.size > 0 && this.unsent === 0 && link.writable()) {
       const next = this.queue.peek()!;
       if (next.qos > 0 && this.inflight.size >= link.sendWindow) break;
       this.shift();
-      if (this.expired(next.message)) continue;
+      if (this.expired(next.message)) {
+        if (next.seq !== 0) this.journal?.removed(this.clientId, next);
+        continue;
+      }
       this.send(next);
     }
     if (this.waiters && this.queue.size * 4 <= this.limits.maxQueuedMessages && this.queue.bytes * 4 <= this.limits.maxQueuedBytes) {
@@ -213,8 +252,9 @@ export class Session {
   /** PUBACK, or PUBREC with a failure code: the flow for that id is complete. */
   complete(packetId: number): boolean {
     const out = this.inflight.get(packetId);
-    if (!out) return false;
+    if (!out || out.unsent) return false;
     this.inflight.delete(packetId);
+    if (out.seq !== 0) this.journal?.removed(this.clientId, out);
     this.drain();
     return true;
   }
@@ -222,9 +262,22 @@ export class Session {
   /** PUBREC with success: release the message, await PUBCOMP [MQTT-4.3.3-5]. */
   received(packetId: number): boolean {
     const out = this.inflight.get(packetId);
-    if (!out || out.qos !== 2) return false;
+    if (!out || out.qos !== 2 || out.unsent) return false;
+    if (out.state === OutState.AwaitPubcomp) {
+      this.link?.sendPubrel(packetId);
+      return true;
+    }
     out.state = OutState.AwaitPubcomp;
-    this.link?.sendPubrel(packetId);
+    const journal = this.journal;
+    if (!journal) {
+      this.link?.sendPubrel(packetId);
+      return true;
+    }
+    // Once PUBREL is out the message may never be resent [MQTT-4.3.3-5]: store the state first.
+    journal.updated(this.clientId, out);
+    journal.afterCommit(() => {
+      if (this.inflight.get(packetId) === out) this.link?.sendPubrel(packetId);
+    }, () => undefined);
     return true;
   }
 
@@ -236,8 +289,9 @@ export class Session {
     const link = this.link;
     if (!link) return;
     for (const out of this.inflight.values()) {
+      if (out.unsent) continue; // goes out, without DUP, once its packet id is stored
       if (out.state === OutState.AwaitPubcomp) link.sendPubrel(out.packetId);
-      else if (!link.sendPublish(out.message, out, true)) this.inflight.delete(out.packetId);
+      else if (!link.sendPublish(out.message, out, true)) this.discard(out);
     }
     this.drain();
   }
@@ -250,18 +304,41 @@ export class Session {
    */
   moveShared(move: (out: Outgoing) => boolean): void {
     for (const [id, out] of this.inflight) {
-      if (out.group && out.qos === 1 && move(out)) this.inflight.delete(id);
+      if (out.group && out.qos === 1 && move(out)) {
+        this.inflight.delete(id);
+        if (out.seq !== 0) this.journal?.removed(this.clientId, out);
+      }
     }
     this.queue.removeWhere((o) => {
       if (!o.group || !move(o)) return false;
       this.memory.used -= o.message.payload.length;
+      if (o.seq !== 0) this.journal?.removed(this.clientId, o);
       return true;
     });
+  }
+
+  /** An entry read back from the store, in stored order: one in flight keeps its packet id and state. */
+  restore(out: Outgoing): void {
+    if (out.packetId === 0) {
+      this.queue.push(out);
+      this.memory.used += out.message.payload.length;
+    } else {
+      this.inflight.set(out.packetId, out);
+      this.lastPacketId = out.packetId;
+    }
   }
 
   /** Drops every queued and in-flight message (clean start, session end). */
   clear(): void {
     this.releaseWaiters();
+    const journal = this.journal;
+    if (journal) {
+      for (const out of this.inflight.values()) if (out.seq !== 0) journal.forgotten(out);
+      this.queue.removeWhere((o) => {
+        if (o.seq !== 0) journal.forgotten(o);
+        return false;
+      });
+    }
     this.inflight.clear();
     this.memory.used -= this.queue.bytes;
     this.queue.clear();

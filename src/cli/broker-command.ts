@@ -7,6 +7,7 @@ import { Broker } from '../broker/broker.js';
 import { startListener, parseListenUrl, type ListenerSpec, type RunningListener } from '../broker/listeners.js';
 import { startSysTopics } from '../broker/sys-topics.js';
 import { ensureDevPki } from '../security/dev-pki.js';
+import { openStore } from './open-store.js';
 import { resolveBrokerConfig, type BrokerConfig, type ListenerConfig } from './broker-config.js';
 import { readClientProfile, writeClientProfile } from './client-args.js';
 import { VERSION } from './version.js';
@@ -20,6 +21,7 @@ Options:
   -l, --listen URL          listener, repeatable: mqtt://, mqtts://, ws://, wss:// host:port
                             (default: mqtts://0.0.0.0:8883 only)
       --data-dir DIR        where the dev PKI and data live (default ./.moat)
+      --store S             sqlite (default, <data-dir>/data/moat.db), memory, or a redis:// URL
       --allow-anonymous V   loopback (default), true or false
       --limit NAME=VALUE    set a limit, repeatable (e.g. --limit maxPacketSize=65536)
       --log-level LEVEL     fatal, error, warn (default), info, debug, trace, silent
@@ -38,7 +40,7 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
     args, allowPositionals: false, strict: true,
     options: {
       config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l', multiple: true },
-      'data-dir': { type: 'string' }, 'allow-anonymous': { type: 'string' }, limit: { type: 'string', multiple: true },
+      'data-dir': { type: 'string' }, store: { type: 'string' }, 'allow-anonymous': { type: 'string' }, limit: { type: 'string', multiple: true },
       'log-level': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -51,17 +53,20 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
     return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)];
   });
   const cfg = resolveBrokerConfig({
-    config: values.config, listen: values.listen ?? [], dataDir: values['data-dir'],
+    config: values.config, listen: values.listen ?? [], dataDir: values['data-dir'], store: values.store,
     logLevel: values['log-level'], allowAnonymous: values['allow-anonymous'], limits,
   }, io.env);
   const log = pino({ level: cfg.logLevel, redact: ['password', '*.password'] }, pino.destination(2));
-  const broker = new Broker(cfg.broker, { log });
+  const store = await openStore(cfg.store, cfg.dataDir, log);
+  const broker = new Broker(cfg.broker, { log, store });
+  await broker.restore();
   const specs = await listenerSpecs(cfg, io);
   const running: RunningListener[] = [];
   try {
     for (const spec of specs) running.push(await startListener(broker, spec));
   } catch (err) {
     await Promise.all(running.map((l) => l.close()));
+    await broker.close();
     throw err;
   }
   const stopSys = startSysTopics(broker, cfg.broker.sysInterval, VERSION);
@@ -74,6 +79,7 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
   stopSys();
   broker.shutdown();
   await Promise.all(running.map((l) => l.close()));
+  await store.close();
   io.err('moat broker stopped\n');
   return 0;
 }

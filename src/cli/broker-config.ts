@@ -35,9 +35,17 @@ export interface ListenerConfig {
   certIdentity?: CertIdentityField;
 }
 
+/** Where sessions, queues, retained messages and wills are kept (docs/persistence.md). */
+export type StoreConfig =
+  | { type: 'memory' }
+  /** `path` defaults to <dataDir>/data/moat.db; `synchronous: full` fsyncs every commit. */
+  | { type: 'sqlite'; path?: string; synchronous: 'full' | 'normal' }
+  | { type: 'redis'; url: string; prefix: string };
+
 export interface BrokerConfig {
   listeners: ListenerConfig[];
   dataDir: string;
+  store: StoreConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   broker: Required<Omit<BrokerOptions, 'limits'>> & { limits: BrokerLimits };
 }
@@ -46,6 +54,8 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   // Secure by default: TLS only, nothing in clear text unless asked for.
   listeners: [{ url: 'mqtts://0.0.0.0:8883' }],
   dataDir: './.moat',
+  // Durable by default: an acknowledged QoS 1/2 message is on disk.
+  store: { type: 'sqlite', synchronous: 'full' },
   logLevel: 'warn',
   broker: { allowAnonymous: 'loopback', maximumQoS: 2, retainAvailable: true, sysInterval: 10, limits: { ...DEFAULT_LIMITS } },
 };
@@ -123,6 +133,27 @@ function listener(key: string, v: unknown): ListenerConfig {
   return out;
 }
 
+/** `memory`, `sqlite`, a redis:// URL, or a mapping with type and its keys. */
+function store(key: string, v: unknown): StoreConfig {
+  if (v === 'memory') return { type: 'memory' };
+  if (v === 'sqlite') return { type: 'sqlite', synchronous: 'full' };
+  if (typeof v === 'string' && /^rediss?:\/\//.test(v)) return { type: 'redis', url: v, prefix: 'moat:' };
+  if (!isRecord(v)) throw bad(key, 'must be memory, sqlite, a redis:// URL or a mapping with type');
+  const known: Record<string, string[]> = { memory: ['type'], sqlite: ['type', 'path', 'synchronous'], redis: ['type', 'url', 'prefix'] };
+  const type = v['type'];
+  if (typeof type !== 'string' || !known[type]) throw bad(`${key}.type`, 'must be memory, sqlite or redis');
+  for (const k of Object.keys(v)) if (!known[type]!.includes(k)) throw bad(`${key}.${k}`, `unknown key for a ${type} store; known: ${known[type]!.join(', ')}`);
+  if (type === 'memory') return { type };
+  if (type === 'redis') {
+    const url = str(`${key}.url`, v['url']);
+    if (!/^rediss?:\/\//.test(url)) throw bad(`${key}.url`, 'must be a redis:// or rediss:// URL');
+    return { type, url, prefix: v['prefix'] === undefined ? 'moat:' : str(`${key}.prefix`, v['prefix']) };
+  }
+  const synchronous = v['synchronous'] ?? 'full';
+  if (synchronous !== 'full' && synchronous !== 'normal') throw bad(`${key}.synchronous`, 'must be full or normal');
+  return v['path'] === undefined ? { type: 'sqlite', synchronous } : { type: 'sqlite', synchronous, path: str(`${key}.path`, v['path']) };
+}
+
 function anonymous(key: string, v: unknown): boolean | 'loopback' {
   return v === 'loopback' ? 'loopback' : bool(key, v);
 }
@@ -135,6 +166,7 @@ function applyKey(cfg: BrokerConfig, key: string, v: unknown): void {
       cfg.listeners = v.map((l, i) => listener(`listeners[${i}]`, l));
       return;
     case 'dataDir': cfg.dataDir = str(key, v); return;
+    case 'store': cfg.store = store(key, v); return;
     case 'logLevel':
       if (typeof v !== 'string' || !LOG_LEVELS.includes(v)) throw bad(key, `must be one of ${LOG_LEVELS.join(', ')}`);
       cfg.logLevel = v as BrokerConfig['logLevel'];
@@ -148,7 +180,7 @@ function applyKey(cfg: BrokerConfig, key: string, v: unknown): void {
       for (const [name, value] of Object.entries(v)) applyLimit(cfg, name, value);
       return;
     default:
-      throw bad(key, 'unknown key; known: listeners, dataDir, logLevel, allowAnonymous, maximumQoS, retainAvailable, sysInterval, limits');
+      throw bad(key, 'unknown key; known: listeners, dataDir, store, logLevel, allowAnonymous, maximumQoS, retainAvailable, sysInterval, limits');
   }
 }
 
@@ -164,10 +196,10 @@ export function loadConfigFile(path: string, cfg: BrokerConfig): void {
   for (const [k, v] of Object.entries(doc)) applyKey(cfg, k, v);
 }
 
-/** MOAT_LISTEN (comma-separated URLs), MOAT_DATA_DIR, MOAT_LOG_LEVEL, MOAT_ALLOW_ANONYMOUS, MOAT_LIMIT_<NAME>. */
+/** MOAT_LISTEN (comma-separated URLs), MOAT_DATA_DIR, MOAT_STORE, MOAT_LOG_LEVEL, MOAT_ALLOW_ANONYMOUS, MOAT_LIMIT_<NAME>. */
 export function applyEnv(cfg: BrokerConfig, env: Record<string, string | undefined>): void {
   const map: Record<string, string> = {
-    MOAT_DATA_DIR: 'dataDir', MOAT_LOG_LEVEL: 'logLevel', MOAT_ALLOW_ANONYMOUS: 'allowAnonymous',
+    MOAT_DATA_DIR: 'dataDir', MOAT_STORE: 'store', MOAT_LOG_LEVEL: 'logLevel', MOAT_ALLOW_ANONYMOUS: 'allowAnonymous',
     MOAT_MAXIMUM_QOS: 'maximumQoS', MOAT_SYS_INTERVAL: 'sysInterval',
   };
   for (const [name, value] of Object.entries(env)) {
@@ -185,6 +217,7 @@ export interface BrokerFlags {
   config?: string;
   listen: string[];
   dataDir?: string;
+  store?: string;
   logLevel?: string;
   allowAnonymous?: string;
   limits: Array<[string, string]>;
@@ -197,6 +230,7 @@ export function resolveBrokerConfig(flags: BrokerFlags, env: Record<string, stri
   applyEnv(cfg, env);
   if (flags.listen.length > 0) applyKey(cfg, 'listeners', flags.listen);
   if (flags.dataDir !== undefined) applyKey(cfg, 'dataDir', flags.dataDir);
+  if (flags.store !== undefined) applyKey(cfg, 'store', flags.store);
   if (flags.logLevel !== undefined) applyKey(cfg, 'logLevel', flags.logLevel);
   if (flags.allowAnonymous !== undefined) applyKey(cfg, 'allowAnonymous', flags.allowAnonymous);
   for (const [k, v] of flags.limits) applyLimit(cfg, k, v);

@@ -7,7 +7,7 @@ import type { QoS } from '../../src/codec/index.js';
 
 const out = (id: number, qos: QoS, size = 1): Outgoing => ({
   message: { topic: 't', payload: Buffer.alloc(size), qos, retain: false }, qos, retain: false,
-  subscriptionIdentifiers: [], packetId: id, state: 1,
+  subscriptionIdentifiers: [], packetId: id, state: 1, seq: 0,
 });
 
 test('OutQueue behaves like a plain FIFO with "remove the oldest QoS 0" (model-based)', () => {

@@ -27,7 +27,12 @@ export function handlePubcomp(c: Connection, p: PubcompPacket): void {
 
 /** Inbound QoS 2 step 2: forget the packet id, answer PUBCOMP [MQTT-4.3.3-11]. */
 export function handlePubrel(c: Connection, p: PubrelPacket): void {
-  const known = c.session!.incomingQos2.delete(p.packetId);
-  if (known) c.inboundInFlight--;
-  c.send({ type: 'pubcomp', packetId: p.packetId, reasonCode: known || c.version < 5 ? 0 : 0x92 });
+  const session = c.session!;
+  const known = session.incomingQos2.delete(p.packetId);
+  if (known) session.journal?.incoming(c.clientId, p.packetId, false);
+  // The id is forgotten on disk before the client may reuse it for a new message.
+  c.afterCommit(() => {
+    if (known) c.inboundInFlight--;
+    c.send({ type: 'pubcomp', packetId: p.packetId, reasonCode: known || c.version < 5 ? 0 : 0x92 });
+  });
 }

@@ -98,8 +98,7 @@ function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAl
   const { options } = c.broker;
   const { limits } = options;
   const expiry = Math.min(c.connectSessionExpiry, limits.maxSessionExpiry === 0xffff_ffff ? 0xffff_ffff : limits.maxSessionExpiry);
-  const { session, present } = c.broker.openSession(c, c.clientId, p.clean);
-  session.expiryInterval = c.version === 5 || !p.clean ? expiry : 0;
+  const { session, present } = c.broker.openSession(c, c.clientId, p.clean, c.version === 5 || !p.clean ? expiry : 0, c.will);
   c.session = session;
   // QoS 2 messages received on an earlier connection and awaiting PUBREL still count against our
   // Receive Maximum on this one [MQTT-3.3.4-7] [4.9].

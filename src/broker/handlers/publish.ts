@@ -22,7 +22,7 @@ export function handlePublish(c: Connection, p: PublishPacket): void | Promise<v
   const session = c.session!;
   if (p.qos === 2 && session.incomingQos2.has(p.packetId!)) {
     // A resent QoS 2 PUBLISH already taken: acknowledge again, deliver once [MQTT-4.3.3-9].
-    c.send({ type: 'pubrec', packetId: p.packetId!, reasonCode: 0 });
+    c.afterCommit(() => c.send({ type: 'pubrec', packetId: p.packetId!, reasonCode: 0 }));
     return;
   }
   if (p.qos > 0) {
@@ -69,18 +69,24 @@ function refuse(c: Connection, p: PublishPacket, reasonCode: number, why: string
   if (p.qos > 0) ack(c, p, c.version === 5 ? reasonCode : 0);
 }
 
+/**
+ * PUBACK / PUBREC once what the message did is durable: a publisher that holds an acknowledgement can
+ * count on the message surviving a crash. Acknowledgements keep their order [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+ */
 function ack(c: Connection, p: PublishPacket, reasonCode: number): void {
-  if (p.qos === 1) {
-    c.inboundInFlight--;
-    c.send({ type: 'puback', packetId: p.packetId!, reasonCode });
-  } else if (reasonCode >= 0x80) {
-    // A failed QoS 2 flow ends at PUBREC [MQTT-4.3.3-4]: its packet id is free again.
-    c.inboundInFlight--;
-    c.send({ type: 'pubrec', packetId: p.packetId!, reasonCode });
-  } else {
-    c.session!.incomingQos2.add(p.packetId!);
-    c.send({ type: 'pubrec', packetId: p.packetId!, reasonCode });
+  const packetId = p.packetId!;
+  // A QoS 1 flow, or a failed QoS 2 flow, ends here [MQTT-4.3.3-4]: its packet id is free again.
+  const done = p.qos === 1 || reasonCode >= 0x80;
+  if (!done) {
+    // Taken now, so a resend before the PUBREC goes out is not routed twice; stored with the message.
+    const session = c.session!;
+    session.incomingQos2.add(packetId);
+    session.journal?.incoming(c.clientId, packetId, true);
   }
+  c.afterCommit(() => {
+    if (done) c.inboundInFlight--;
+    c.send({ type: p.qos === 1 ? 'puback' : 'pubrec', packetId, reasonCode });
+  });
 }
 
 /** v5 Topic Alias (3.3.2.3.4): 0 or above our maximum is 0x94; an unknown alias with no topic 0x82. */

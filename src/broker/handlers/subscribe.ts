@@ -48,14 +48,17 @@ function finish(c: Connection, p: SubscribePacket, verdicts: Array<Array<boolean
     reasonCodes.push(qos);
     granted.push({ s, options, existed });
   });
-  c.send({ type: 'suback', packetId: p.packetId, reasonCodes });
-  // Retained messages follow the SUBACK [MQTT-3.3.1-9..11]; never for shared subscriptions [4.8.2].
-  for (const g of granted) {
-    if (!g || parseSharedFilter(g.s.topicFilter)) continue;
-    const rh = g.options.retainHandling;
-    if (rh === 2 || (rh === 1 && g.existed)) continue;
-    c.broker.sendRetained(session, g.s.topicFilter, g.options);
-  }
+  // A persistent session's subscriptions are on disk before the SUBACK says they exist.
+  c.afterCommit(() => {
+    c.send({ type: 'suback', packetId: p.packetId, reasonCodes });
+    // Retained messages follow the SUBACK [MQTT-3.3.1-9..11]; never for shared subscriptions [4.8.2].
+    for (const g of granted) {
+      if (!g || parseSharedFilter(g.s.topicFilter)) continue;
+      const rh = g.options.retainHandling;
+      if (rh === 2 || (rh === 1 && g.existed)) continue;
+      c.broker.sendRetained(session, g.s.topicFilter, g.options);
+    }
+  });
 }
 
 function refusal(c: Connection, s: Subscription, verdicts: Array<boolean | QoS | undefined>): number | undefined {

@@ -6,5 +6,5 @@ export function handleUnsubscribe(c: Connection, p: UnsubscribePacket): void {
   const session = c.session!;
   const reasonCodes = p.topicFilters.map((f) => (c.broker.unsubscribe(session, f) ? 0x00 : 0x11));
   // [MQTT-3.10.4-4] UNSUBACK even when nothing was removed; 3.1.1 carries no codes.
-  c.send({ type: 'unsuback', packetId: p.packetId, reasonCodes: c.version === 5 ? reasonCodes : [] });
+  c.afterCommit(() => c.send({ type: 'unsuback', packetId: p.packetId, reasonCodes: c.version === 5 ? reasonCodes : [] }));
 }

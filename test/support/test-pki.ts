@@ -134,14 +134,26 @@ export async function replaceFile(path: string, content: string): Promise<void> 
   await rename(tmp, path);
 }
 
-/** Runs a program; resolves with its exit code and stdout+stderr. Stdin stays open `holdMs` (TLS 1.3 tickets arrive after the handshake). */
-export function runTool(cmd: string, args: string[], holdMs = 0, timeoutMs = 10_000): Promise<{ code: number | null; out: string }> {
+/**
+ * Runs a program; resolves with its exit code and stdout+stderr. Stdin stays open `holdMs`, counted
+ * from the first output matching `holdFrom` when given (TLS 1.3 tickets arrive after the handshake,
+ * and a loaded machine may take a while to get there).
+ */
+export function runTool(cmd: string, args: string[], holdMs = 0, timeoutMs = 10_000, holdFrom?: RegExp): Promise<{ code: number | null; out: string }> {
   return new Promise((ok) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    const hold = setTimeout(() => child.stdin.end(), holdMs);
+    let hold: NodeJS.Timeout | undefined;
+    const startHold = (): void => {
+      hold ??= setTimeout(() => child.stdin.end(), holdMs);
+    };
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (holdFrom?.test(out)) startHold();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    if (!holdFrom) startHold();
     const timer = setTimeout(() => child.kill(), timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -151,9 +163,9 @@ export function runTool(cmd: string, args: string[], holdMs = 0, timeoutMs = 10_
   });
 }
 
-/** `openssl s_client` against 127.0.0.1:port. */
+/** `openssl s_client` against 127.0.0.1:port; stdin closes 300 ms after the handshake summary. */
 export async function sClient(port: number, args: string[], holdMs = 300): Promise<string> {
-  return (await runTool('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...args], holdMs)).out;
+  return (await runTool('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...args], holdMs, 10_000, /Verify return code|Cipher is/)).out;
 }
 
 export interface LogLine { level: 'debug' | 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string | undefined }

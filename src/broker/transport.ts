@@ -23,9 +23,10 @@ export interface TransportTlsInfo extends TlsInfo {
   certIdentity?: string;
 }
 
-/** What the TLS listener learnt during the handshake (PSK identity, certificate identity). */
+/** What the TLS listener learnt during the handshake (PSK identity, verified certificate, its identity). */
 export interface TlsPeerFacts {
   pskIdentity?: string;
+  peerCertificate?: Buffer;
   certIdentity?: string;
 }
 
@@ -33,7 +34,9 @@ export function tlsInfo(socket: TLSSocket, peer: TlsPeerFacts = {}): TransportTl
   const info: TransportTlsInfo = {
     protocol: socket.getProtocol(), cipher: socket.getCipher()?.name, resumed: socket.isSessionReused(),
   };
-  if (socket.authorized) {
+  if (peer.peerCertificate) {
+    info.peerCertificate = peer.peerCertificate;
+  } else if (socket.authorized) {
     const cert = socket.getPeerCertificate();
     if (cert && cert.raw) info.peerCertificate = cert.raw;
   }

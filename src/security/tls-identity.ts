@@ -22,19 +22,28 @@ function sanEntries(san: string): string[] {
   return out;
 }
 
-/** The first CN, or the first SAN of the asked kind; undefined when the certificate has none. */
-export function certificateIdentity(der: Buffer, field: CertIdentityField = 'cn'): string | undefined {
+function checkField(field: CertIdentityField): void {
   if (!CERT_IDENTITY_FIELDS.includes(field)) {
     throw new MoatError('MOAT_ERR_CONFIG', `unknown certificate identity "${String(field)}"; known: ${CERT_IDENTITY_FIELDS.join(', ')}`);
   }
-  const cert = new X509Certificate(der);
-  if (field === 'cn') {
-    for (const line of cert.subject.split('\n')) {
-      if (line.startsWith('CN=')) return line.slice(3);
-    }
-    return undefined;
-  }
+}
+
+/**
+ * The identity from the parts Node already parsed (tls getPeerCertificate(): `subject.CN`, a list
+ * when there are several, and `subjectaltname`), so a handshake does not parse the certificate twice.
+ */
+export function identityFromParts(cn: string | string[] | undefined, subjectAltName: string | undefined, field: CertIdentityField = 'cn'): string | undefined {
+  checkField(field);
+  if (field === 'cn') return Array.isArray(cn) ? cn[0] : cn;
   const prefix = SAN_PREFIX[field];
-  const hit = sanEntries(cert.subjectAltName ?? '').find((e) => e.startsWith(prefix));
+  const hit = sanEntries(subjectAltName ?? '').find((e) => e.startsWith(prefix));
   return hit?.slice(prefix.length);
+}
+
+/** The first CN, or the first SAN of the asked kind, of a DER certificate; undefined when it has none. */
+export function certificateIdentity(der: Buffer, field: CertIdentityField = 'cn'): string | undefined {
+  checkField(field);
+  const cert = new X509Certificate(der);
+  const cn = cert.subject.split('\n').find((line) => line.startsWith('CN='))?.slice(3);
+  return identityFromParts(cn, cert.subjectAltName, field);
 }

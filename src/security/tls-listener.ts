@@ -13,7 +13,7 @@ import {
   createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions,
 } from 'node:tls';
 import { MoatError } from '../codec/index.js';
-import { certificateIdentity, type CertIdentityField } from './tls-identity.js';
+import { identityFromParts, type CertIdentityField } from './tls-identity.js';
 import { tlsProfile, type TlsProfileName } from './tls-profiles.js';
 import { loadPskFile, type PskTable } from './tls-psk.js';
 import { fileTicketKeys, memoryTicketKeys, type TicketKeySource } from './tls-tickets.js';
@@ -95,6 +95,8 @@ export interface TlsHandshakeStats {
 /** Facts about an admitted connection that the broker puts into its TlsInfo. */
 export interface TlsPeer {
   pskIdentity?: string;
+  /** DER of the verified client certificate (saves the transport a second getPeerCertificate()). */
+  peerCertificate?: Buffer;
   /** The configured CN/SAN of a verified client certificate. */
   certIdentity?: string;
 }
@@ -421,7 +423,8 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
       const presented = cert !== null && cert !== undefined && Object.keys(cert).length > 0;
       if (!presented) return mode === 'required' ? reject(socket, 'NO_CLIENT_CERTIFICATE', undefined) : {};
       if (!socket.authorized) return reject(socket, String(socket.authorizationError ?? 'UNVERIFIED'), cert);
-      return { certIdentity: certificateIdentity(cert.raw, o.certIdentity ?? 'cn') };
+      const certIdentity = identityFromParts(cert.subject?.CN, cert.subjectaltname, o.certIdentity ?? 'cn');
+      return { peerCertificate: cert.raw, ...(certIdentity === undefined ? {} : { certIdentity }) };
     },
     reload,
     rotateTicketKeys,

@@ -1,24 +1,20 @@
 /**
- * Everything a TLS listener needs besides the socket server: the profile's options, certificates,
- * device CA, CRL, PSKs and SNI names read from files; client certificate checks with a logged reason;
- * ticket keys with rotation; handshake counters; hot reload through server.setSecureContext. The
- * listener (src/broker/listeners.ts) creates the server with `serverOptions` and calls `attach` and
- * `admit`; OpenSSL does every cryptographic step.
+ * Everything a TLS listener needs besides the socket server: the profile's options and the files'
+ * contexts (tls-material.ts); client certificate checks with a logged reason; PSK identities; ticket
+ * keys with rotation; handshake counters; hot reload through server.setSecureContext. The listener
+ * (src/broker/listeners.ts) creates the server with `serverOptions` and calls `attach` and `admit`;
+ * OpenSSL does every cryptographic step.
  */
-import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
-import {
-  createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions,
-} from 'node:tls';
+import type { SecureContextOptions, Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
 import { MoatError } from '../codec/index.js';
-import { identityFromParts, type CertIdentityField } from './tls-identity.js';
-import { tlsProfile, type TlsProfileName } from './tls-profiles.js';
-import { loadPskFile, type PskTable } from './tls-psk.js';
+import { identityFromParts } from './tls-identity.js';
+import { buildContexts, loadMaterial, sessionIdContext, sniLookup, type BuiltContexts, type Material } from './tls-material.js';
+import { clientCertMode, type TlsListenerOptions } from './tls-options.js';
+import { tlsProfile } from './tls-profiles.js';
 import { fileTicketKeys, memoryTicketKeys, type TicketKeySource } from './tls-tickets.js';
+import { watchFiles, type FileWatch } from './tls-watch.js';
 
-export type ClientCertMode = 'none' | 'optional' | 'required';
+export { listenerTlsOptions, type ListenerTlsKeys, type TlsListenerConfig, type TlsListenerOptions } from './tls-options.js';
 
 /** Structural: the broker's Logger (pino) fits. */
 export interface TlsLog {
@@ -27,57 +23,6 @@ export interface TlsLog {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }
-
-type Pem = string | Buffer | Array<string | Buffer>;
-
-/** A certificate for one SNI name (or `*.domain`): files (reloaded) or PEM. */
-export interface SniEntry {
-  certFile?: string;
-  keyFile?: string;
-  cert?: Pem;
-  key?: Pem;
-}
-
-export interface TlsListenerConfig {
-  /** Default `modern`. */
-  profile?: TlsProfileName;
-  /** FIPS-approved algorithms only; refuses to start unless OpenSSL is in FIPS mode. */
-  fips?: boolean;
-  /** Server certificate chain (leaf first, then intermediates) and key, PEM files; reloaded on change. */
-  certFile?: string;
-  keyFile?: string;
-  /** Device CA bundle that verifies client certificates (used only for that, never sent as chain). */
-  caFile?: string;
-  /** PEM CRL(s) from the device CA. */
-  crlFile?: string;
-  /** identity:hexkey lines (Mosquitto's psk_file). */
-  pskFile?: string;
-  /** Per-name certificates; names not listed get the default one. */
-  sni?: Record<string, SniEntry>;
-  /** Default `none`, or from requestCert/rejectUnauthorized when those are given. */
-  clientCert?: ClientCertMode;
-  /** Which part of a verified client certificate becomes `certIdentity` (default `cn`). */
-  certIdentity?: CertIdentityField;
-  /** 48-byte ticket key file (created when absent); without it a random key in memory. */
-  ticketKeyFile?: string;
-  /** Rotate the ticket key this often (default 86400; 0 never). */
-  ticketRotationSeconds?: number;
-  /** Default: derived from the profile, client certificate mode, CA, CRL and PSK contents. */
-  sessionIdContext?: string;
-  /** ALPN protocols (mqtts default ['mqtt']; clients offering none still connect). */
-  alpn?: string[];
-  /** Watch the files and reload on change (default true). */
-  watch?: boolean;
-  /** Quiet time after the last file event before reloading (default 200 ms). */
-  reloadDebounceMs?: number;
-}
-
-/** What callers may pass: the config above, and plain Node options (cert, key, ca, minVersion…) as before. */
-export type TlsListenerOptions = TlsListenerConfig & SecureContextOptions & {
-  requestCert?: boolean;
-  rejectUnauthorized?: boolean;
-  ALPNProtocols?: string[];
-};
 
 export interface TlsHandshakeStats {
   /** Completed handshakes with certificates, not resumed. */
@@ -124,54 +69,10 @@ const OVERRIDES = [
 const DEFAULT_ROTATION_S = 86_400;
 const DEFAULT_DEBOUNCE_MS = 200;
 
-interface Material {
-  cert?: SecureContextOptions['cert'];
-  key?: SecureContextOptions['key'];
-  ca?: SecureContextOptions['ca'];
-  crl?: SecureContextOptions['crl'];
-  psk?: PskTable;
-  sni: Array<[string, { cert: Pem; key: Pem }]>;
-}
-
-async function readPem(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (cause) {
-    throw new MoatError('MOAT_ERR_TLS_FILE', `cannot read ${what} ${path}: ${(cause as Error).message}`, { cause });
-  }
-}
-
-function clientCertMode(o: TlsListenerOptions): ClientCertMode {
-  if (o.clientCert) return o.clientCert;
-  if (o.requestCert) return o.rejectUnauthorized === false ? 'optional' : 'required';
-  return 'none';
-}
-
-function digest(parts: Array<SecureContextOptions['ca'] | string>): string {
-  const h = createHash('sha256');
-  for (const p of parts) {
-    for (const x of Array.isArray(p) ? p : [p]) h.update(x === undefined ? '-' : x).update('\0');
-  }
-  return h.digest('hex');
-}
-
-function pskDigest(t: PskTable | undefined): string {
-  if (!t) return '-';
-  const h = createHash('sha256');
-  for (const [id, key] of [...t].sort(([a], [b]) => (a < b ? -1 : 1))) h.update(id).update('\0').update(key);
-  return h.digest('hex');
-}
-
-function sniLookup(contexts: Map<string, SecureContext>, name: string): SecureContext | undefined {
-  const lower = name.toLowerCase();
-  const exact = contexts.get(lower);
-  if (exact) return exact;
-  const dot = lower.indexOf('.');
-  return dot > 0 ? contexts.get(`*${lower.slice(dot)}`) : undefined;
-}
-
 /** Verification failures about the peer's identity or keys deserve a warning; scanners' noise does not. */
 const PEER_FAILURE = /CERT|BINDER|PSK|DECRYPT|CIPHER_OPERATION|BAD_RECORD_MAC|UNKNOWN_CA/i;
+
+type PeerCertificate = ReturnType<TLSSocket['getPeerCertificate']>;
 
 export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: string): Promise<TlsListenerRuntime> {
   const profileName = o.profile ?? 'modern';
@@ -190,69 +91,20 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
   if (!Number.isInteger(rotationS) || rotationS < 0) {
     throw new MoatError('MOAT_ERR_CONFIG', `listener ${name}: ticketRotationSeconds must be a whole number ≥ 0`);
   }
-  const overrides: SecureContextOptions = {};
-  for (const k of OVERRIDES) if (o[k] !== undefined) (overrides as Record<string, unknown>)[k] = o[k];
-
-  async function loadMaterial(): Promise<Material> {
-    const m: Material = { cert: o.cert, key: o.key, sni: [] };
-    if (o.certFile) m.cert = await readPem(o.certFile, 'certificate file');
-    if (o.keyFile) m.key = await readPem(o.keyFile, 'key file');
-    // Without client certificates the CA has no use; leaving it out also stops OpenSSL from building
-    // the server chain from it (it sends the root when the same CA issued the server certificate).
-    if (mode !== 'none') {
-      m.ca = o.caFile ? await readPem(o.caFile, 'CA file') : o.ca;
-      m.crl = o.crlFile ? await readPem(o.crlFile, 'CRL file') : o.crl;
-    }
-    if (o.pskFile) m.psk = await loadPskFile(o.pskFile);
-    for (const [host, e] of Object.entries(o.sni ?? {})) {
-      const cert = e.certFile ? await readPem(e.certFile, `certificate file for ${host}`) : e.cert;
-      const key = e.keyFile ? await readPem(e.keyFile, `key file for ${host}`) : e.key;
-      if (!cert || !key) throw new MoatError('MOAT_ERR_CONFIG', `listener ${name}: sni "${host}" needs cert and key`);
-      m.sni.push([host.toLowerCase(), { cert, key }]);
-    }
-    return m;
-  }
-
-  function contextOptions(m: Material, keys: Buffer): SecureContextOptions {
-    // Explicit and stable: Node's default is a hash of the command line, so a restart with other flags
-    // (or another node of a cluster) could not resume. It changes with what decides who may connect
-    // (CA, CRL, PSKs, client certificate mode), so a revocation also ends resumption.
-    const sessionIdContext = o.sessionIdContext
-      ?? digest(['moat', profileName, String(o.fips === true), mode, m.ca, m.crl, pskDigest(m.psk)]).slice(0, 32);
-    return {
-      ...profile, ...overrides, cert: m.cert, key: m.key, ca: m.ca, crl: m.crl, sessionIdContext, ticketKeys: keys,
-    };
-  }
-
-  /** Builds every context once, so a broken file throws here and not inside a handshake. */
-  function build(m: Material, keys: Buffer): { options: SecureContextOptions; sni: Map<string, SecureContext> } {
-    const options = contextOptions(m, keys);
-    try {
-      createSecureContext(options);
-    } catch (cause) {
-      throw new MoatError('MOAT_ERR_TLS_FILE', `listener ${name}: certificate, key, CA or CRL rejected by OpenSSL: ${(cause as Error).message}`, { cause });
-    }
-    const sni = new Map<string, SecureContext>();
-    for (const [host, e] of m.sni) {
-      try {
-        sni.set(host, createSecureContext({ ...options, cert: e.cert, key: e.key }));
-      } catch (cause) {
-        throw new MoatError('MOAT_ERR_TLS_FILE', `listener ${name}: certificate or key for SNI name ${host} rejected by OpenSSL: ${(cause as Error).message}`, { cause });
-      }
-    }
-    return { options, sni };
-  }
+  const base: SecureContextOptions = { ...profile };
+  for (const k of OVERRIDES) if (o[k] !== undefined) (base as Record<string, unknown>)[k] = o[k];
+  const build = (m: Material, keys: Buffer): BuiltContexts =>
+    buildContexts(m, base, o.sessionIdContext ?? sessionIdContext(m, [profileName, String(o.fips === true), mode]), keys, name);
 
   const tickets: TicketKeySource = o.ticketKeyFile ? fileTicketKeys(o.ticketKeyFile) : memoryTicketKeys();
   let ticketKey = await tickets.load();
-  let material = await loadMaterial();
+  let material = await loadMaterial(o, mode, name);
   let built = build(material, ticketKey);
   const stats: TlsHandshakeStats = { full: 0, resumed: 0, psk: 0, failed: 0, rejected: 0 };
   /** The identity whose key the PSK callback handed out, per handshake. */
   const offered = new WeakMap<TLSSocket, string>();
   let server: TlsServer | undefined;
-  const watchers: FSWatcher[] = [];
-  const timers = new Set<NodeJS.Timeout>();
+  let watcher: FileWatch | undefined;
   let rotation: NodeJS.Timeout | undefined;
   let reloading: Promise<boolean> = Promise.resolve(true);
   let closed = false;
@@ -278,12 +130,11 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
       return key;
     };
   }
-  if (o.sni) {
-    serverOptions.SNICallback = (servername, cb) => cb(null, sniLookup(built.sni, servername));
-  }
+  if (o.sni) serverOptions.SNICallback = (servername, cb) => cb(null, sniLookup(built.sni, servername));
 
   function applyTicketKey(key: Buffer): void {
     ticketKey = key;
+    // setSecureContext (reload) would otherwise bring back the key the server started with.
     built.options.ticketKeys = key;
     // Node keeps one key set: tickets sealed with the previous key now get a full handshake (and a
     // new ticket). OpenSSL seals and opens tickets with the listener's first context, but the SNI
@@ -311,9 +162,9 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
 
   async function doReload(): Promise<boolean> {
     let next: Material;
-    let nextBuilt: typeof built;
+    let nextBuilt: BuiltContexts;
     try {
-      next = await loadMaterial();
+      next = await loadMaterial(o, mode, name);
       nextBuilt = build(next, ticketKey);
     } catch (err) {
       log.error({ listener: name, code: (err as MoatError).code, err: (err as Error).message },
@@ -333,52 +184,17 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
     return reloading;
   }
 
-  function debounce(fn: () => unknown): () => void {
-    let t: NodeJS.Timeout | undefined;
-    return () => {
-      if (t) {
-        clearTimeout(t);
-        timers.delete(t);
-      }
-      t = setTimeout(() => {
-        timers.delete(t!);
-        void fn();
-      }, o.reloadDebounceMs ?? DEFAULT_DEBOUNCE_MS);
-      timers.add(t);
-    };
-  }
-
   function startWatching(): void {
+    const onMaterial = (): void => void reload();
     const files = [o.certFile, o.keyFile, o.caFile, o.crlFile, o.pskFile,
       ...Object.values(o.sni ?? {}).flatMap((e) => [e.certFile, e.keyFile])].filter((f): f is string => f !== undefined);
-    // Directories, not files: tools replace a certificate by renaming a new file over it, which ends
-    // a watch on the old file.
-    const byDir = new Map<string, Map<string, () => void>>();
-    const add = (file: string, fn: () => void): void => {
-      const abs = resolve(file);
-      const dir = dirname(abs);
-      if (!byDir.has(dir)) byDir.set(dir, new Map());
-      byDir.get(dir)!.set(basename(abs), fn);
-    };
-    const onMaterial = debounce(reload);
-    for (const f of files) add(f, onMaterial);
-    if (tickets.file) add(tickets.file, debounce(reloadTicketFile));
-    for (const [dir, names] of byDir) {
-      try {
-        const w = watch(dir, (_event, file) => {
-          const fn = file ? names.get(basename(file.toString())) : undefined;
-          fn?.();
-        });
-        w.on('error', (err) => log.warn({ listener: name, dir, err: err.message }, 'TLS file watch failed; reload() still works'));
-        w.unref();
-        watchers.push(w);
-      } catch (err) {
-        log.warn({ listener: name, dir, err: (err as Error).message }, 'cannot watch TLS files; reload() still works');
-      }
-    }
+    const handlers: Array<[string, () => void]> = files.map((f) => [f, onMaterial]);
+    if (tickets.file) handlers.push([tickets.file, () => void reloadTicketFile()]);
+    watcher = watchFiles(handlers, o.reloadDebounceMs ?? DEFAULT_DEBOUNCE_MS,
+      (dir, err) => log.warn({ listener: name, dir, err: err.message }, 'cannot watch TLS files; reload() still works'));
   }
 
-  function reject(socket: TLSSocket, reason: string, cert: ReturnType<TLSSocket['getPeerCertificate']> | undefined): null {
+  function reject(socket: TLSSocket, reason: string, cert: PeerCertificate | undefined): null {
     stats.rejected++;
     log.warn({
       listener: name, remote: socket.remoteAddress, reason,
@@ -430,50 +246,8 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
     rotateTicketKeys,
     close() {
       closed = true;
-      for (const w of watchers) w.close();
-      for (const t of timers) clearTimeout(t);
+      watcher?.close();
       if (rotation) clearInterval(rotation);
     },
   };
-}
-
-/** The per-listener keys of the broker's configuration file (src/cli/broker-config.ts ListenerConfig). */
-export interface ListenerTlsKeys {
-  cert?: string;
-  key?: string;
-  ca?: string;
-  crl?: string;
-  pskFile?: string;
-  tlsProfile?: TlsProfileName;
-  fips?: boolean;
-  sni?: Record<string, { cert: string; key: string }>;
-  ticketKeyFile?: string;
-  ticketRotationSeconds?: number;
-  requireClientCert?: boolean;
-  certIdentity?: CertIdentityField;
-}
-
-/**
- * Configuration keys → prepareTls options (file paths, so reload works). Without cert/key the
- * caller's defaults (the dev PKI's files) are used; `defaults.caFile` (the dev CA) is the device CA
- * when requireClientCert is set without `ca`.
- */
-export function listenerTlsOptions(l: ListenerTlsKeys, defaults: { certFile: string; keyFile: string; caFile?: string }): TlsListenerOptions {
-  const ca = l.ca ?? (l.requireClientCert || l.crl ? defaults.caFile : undefined);
-  const o: TlsListenerOptions = {
-    certFile: l.cert ?? defaults.certFile,
-    keyFile: l.key ?? defaults.keyFile,
-    // With a device CA, certificates are verified when presented; requireClientCert refuses clients without one.
-    clientCert: l.requireClientCert ? 'required' : ca !== undefined ? 'optional' : 'none',
-  };
-  if (ca !== undefined) o.caFile = ca;
-  if (l.crl !== undefined) o.crlFile = l.crl;
-  if (l.pskFile !== undefined) o.pskFile = l.pskFile;
-  if (l.tlsProfile !== undefined) o.profile = l.tlsProfile;
-  if (l.fips !== undefined) o.fips = l.fips;
-  if (l.ticketKeyFile !== undefined) o.ticketKeyFile = l.ticketKeyFile;
-  if (l.ticketRotationSeconds !== undefined) o.ticketRotationSeconds = l.ticketRotationSeconds;
-  if (l.certIdentity !== undefined) o.certIdentity = l.certIdentity;
-  if (l.sni) o.sni = Object.fromEntries(Object.entries(l.sni).map(([h, e]) => [h, { certFile: e.cert, keyFile: e.key }]));
-  return o;
 }

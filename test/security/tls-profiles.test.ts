@@ -164,6 +164,18 @@ test('psk: mosquitto_pub/mosquitto_sub with --psk; the PSK identity reaches the 
   assert.ok(!seen.some((r) => r.clientId === 'psk-wrong'));
 });
 
+test('psk without a certificate: a PSK-only listener serves PSK devices (TLS 1.3 and 1.2) and refuses certificate clients', async () => {
+  const b = await startTlsBroker({ profile: 'psk', pskFile: files['psk.txt'] });
+  try {
+    assert.match(await sClient(b.port, ['-psk_identity', 'dev1', '-psk', PSK]), /Reused, TLSv1\.3, Cipher is TLS_AES_128_GCM_SHA256/);
+    assert.match(await sClient(b.port, ['-tls1_2', '-cipher', 'PSK-AES128-GCM-SHA256', '-psk_identity', 'dev1', '-psk', PSK]), /New, TLSv1\.2, Cipher is PSK-AES128-GCM-SHA256/);
+    assert.match(await sClient(b.port, []), /New, \(NONE\), Cipher is \(NONE\)/);
+    assert.equal(b.listener.tls!.stats().psk, 2);
+  } finally {
+    await b.close();
+  }
+});
+
 test('psk: the profile needs a PSK file; a broken PSK file stops the start with MOAT_ERR_TLS_FILE naming the line', async () => {
   const log = captureLog();
   await assert.rejects(prepareTls({ profile: 'psk', certFile: files['server.crt'], keyFile: files['server.key'] }, log, 'x'),

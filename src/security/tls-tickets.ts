@@ -5,7 +5,8 @@
  * of them rotates, the others watch the file).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { MoatError } from '../codec/index.js';
 
 export const TICKET_KEY_BYTES = 48;
@@ -42,9 +43,14 @@ export function fileTicketKeys(path: string): TicketKeySource {
   const write = async (key: Buffer): Promise<void> => {
     // Written next to the file and renamed over it: a reader never sees half a key.
     const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, key.toString('hex') + '\n', { mode: 0o600 });
-    await chmod(tmp, 0o600);
-    await rename(tmp, path);
+    try {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await writeFile(tmp, key.toString('hex') + '\n', { mode: 0o600 });
+      await chmod(tmp, 0o600);
+      await rename(tmp, path);
+    } catch (cause) {
+      throw new MoatError('MOAT_ERR_TLS_FILE', `cannot write ticket key file ${path}: ${(cause as Error).message}`, { cause });
+    }
   };
   return {
     description: path,

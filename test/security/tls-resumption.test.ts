@@ -145,9 +145,13 @@ test('a key written to the file by another process is picked up: a ticket from t
   }
 });
 
-test('a ticket key file of the wrong size stops the start with MOAT_ERR_TLS_FILE', async () => {
+test('a ticket key file of the wrong size, or one that cannot be written, stops the start with MOAT_ERR_TLS_FILE; a missing folder is made', async () => {
   const [bad] = Object.values(await writeFiles(dir, { 'short.key': 'abcd\n' }));
   await assert.rejects(prepareTls({ ...base, ticketKeyFile: bad! }, captureLog(), 'x'), (e) => isMoatError(e, 'MOAT_ERR_TLS_FILE'));
+  await assert.rejects(prepareTls({ ...base, ticketKeyFile: join(bad!, 'under-a-file.key') }, captureLog(), 'x'), (e) => isMoatError(e, 'MOAT_ERR_TLS_FILE'));
+  const nested = join(dir, 'new', 'folder', 'tickets.key');
+  (await prepareTls({ ...base, ticketKeyFile: nested }, captureLog(), 'x')).close();
+  assert.equal((await stat(nested)).mode & 0o777, 0o600);
 });
 
 test('MQTT.js reconnecting with its TLS session is resumed, and the broker reports resumed in TlsInfo', async () => {

@@ -13,6 +13,8 @@ export interface TlsInfo {
   peerCertificate?: Buffer;
   /** PSK identity (TLS-PSK), when used. */
   pskIdentity?: string;
+  /** The identity the listener read from the verified client certificate (its configured CN or SAN). */
+  certIdentity?: string;
 }
 
 export interface ClientInfo {

@@ -7,7 +7,8 @@ import type { Broker } from './broker.js';
 const WINDOWS = [1, 5, 15] as const;
 type Rate = 'messages/received' | 'messages/sent' | 'bytes/received' | 'bytes/sent' | 'connections';
 
-export function startSysTopics(broker: Broker, intervalSec: number, version: string): () => void {
+/** `extra` adds counters of other parts under $SYS/broker/ (e.g. `tls/handshakes/full`). */
+export function startSysTopics(broker: Broker, intervalSec: number, version: string, extra?: () => Record<string, number>): () => void {
   if (intervalSec <= 0) return () => {};
   const clock = broker.clock;
   const load = new Map<string, number>();
@@ -45,6 +46,7 @@ export function startSysTopics(broker: Broker, intervalSec: number, version: str
     publish('bytes/sent', s.bytesOut);
     publish('subscriptions/count', broker.tree.size);
     publish('retained messages/count', broker.retained.size);
+    if (extra) for (const [name, value] of Object.entries(extra())) publish(name, value);
     timer = clock.setTimeout(tick, intervalSec * 1000);
   };
   tick();

@@ -15,13 +15,8 @@ import type { TransportPort } from './ports.js';
 /** How long a closing socket may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;
 
-/**
- * TlsInfo plus the identity the listener read from a verified client certificate (its configured CN
- * or SAN). TODO(hooks.ts owner): move `certIdentity` into TlsInfo so hooks see it typed.
- */
-export interface TransportTlsInfo extends TlsInfo {
-  certIdentity?: string;
-}
+/** Kept as a name for the TLS facts a transport reports; `certIdentity` is part of TlsInfo. */
+export type TransportTlsInfo = TlsInfo;
 
 /** What the TLS listener learnt during the handshake (PSK identity, verified certificate, its identity). */
 export interface TlsPeerFacts {

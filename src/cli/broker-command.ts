@@ -1,11 +1,11 @@
 /** `moat broker`: load the configuration, make the dev PKI when needed, start listeners, print how to connect. */
-import { readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Broker } from '../broker/broker.js';
 import { startListener, parseListenUrl, type ListenerSpec, type RunningListener } from '../broker/listeners.js';
 import { startSysTopics } from '../broker/sys-topics.js';
+import { listenerTlsOptions, prepareTls, type TlsLog } from '../security/tls-listener.js';
 import { ensureDevPki } from '../security/dev-pki.js';
 import { openStore } from './open-store.js';
 import { resolveBrokerConfig, type BrokerConfig, type ListenerConfig } from './broker-config.js';
@@ -32,7 +32,8 @@ export interface Io {
   out(s: string): void;
   err(s: string): void;
   env: Record<string, string | undefined>;
-  onSignal(signal: 'SIGINT' | 'SIGTERM', fn: () => void): void;
+  /** SIGINT/SIGTERM once; SIGHUP every time. */
+  onSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP', fn: () => void): void;
 }
 
 export async function brokerCommand(args: string[], io: Io): Promise<number> {
@@ -60,7 +61,7 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
   const store = await openStore(cfg.store, cfg.dataDir, log);
   const broker = new Broker(cfg.broker, { log, store });
   await broker.restore();
-  const specs = await listenerSpecs(cfg, io);
+  const specs = await listenerSpecs(cfg, io, log);
   const running: RunningListener[] = [];
   try {
     for (const spec of specs) running.push(await startListener(broker, spec));
@@ -69,7 +70,11 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
     await broker.close();
     throw err;
   }
-  const stopSys = startSysTopics(broker, cfg.broker.sysInterval, VERSION);
+  const stopSys = startSysTopics(broker, cfg.broker.sysInterval, VERSION, () => tlsCounters(running));
+  // SIGHUP: TLS files (certificates, keys, CAs, CRLs, PSK files) are read again; live connections stay.
+  io.onSignal('SIGHUP', () => {
+    for (const l of running) void l.tls?.reload();
+  });
   printBanner(io, cfg, running);
   // Runs until SIGINT/SIGTERM, then stops gracefully and returns the exit code.
   await new Promise<void>((resolve) => {
@@ -84,7 +89,7 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
-async function listenerSpecs(cfg: BrokerConfig, io: Io): Promise<ListenerSpec[]> {
+async function listenerSpecs(cfg: BrokerConfig, io: Io, log: TlsLog): Promise<ListenerSpec[]> {
   const specs: ListenerSpec[] = [];
   for (const l of cfg.listeners) {
     const scheme = parseListenUrl(l.url).scheme;
@@ -92,29 +97,36 @@ async function listenerSpecs(cfg: BrokerConfig, io: Io): Promise<ListenerSpec[]>
       specs.push({ url: l.url });
       continue;
     }
-    specs.push({ url: l.url, tls: await tlsFor(l, cfg, io) });
+    specs.push({ url: l.url, tls: await tlsFor(l, cfg, io, log) });
   }
   return specs;
 }
 
-async function tlsFor(l: ListenerConfig, cfg: BrokerConfig, io: Io): Promise<NonNullable<ListenerSpec['tls']>> {
-  // Secure defaults: TLS 1.3 only (the security issue adds the `compatible` and PSK profiles).
-  const base = { minVersion: 'TLSv1.3' as const };
-  if (l.cert && l.key) {
-    return {
-      ...base, cert: readFileSync(l.cert), key: readFileSync(l.key), ...(l.ca ? { ca: readFileSync(l.ca) } : {}),
-      requestCert: l.requireClientCert ?? false, rejectUnauthorized: l.requireClientCert ?? false,
-    };
+async function tlsFor(l: ListenerConfig, cfg: BrokerConfig, io: Io, log: TlsLog): Promise<NonNullable<ListenerSpec['tls']>> {
+  let defaults: { certFile: string; keyFile: string; caFile?: string } | undefined;
+  if (!l.cert || !l.key) {
+    const pki = await ensureDevPki(join(cfg.dataDir, 'pki'));
+    if (pki.created) io.err(`moat: created a development CA and server certificate in ${pki.dir}\n`);
+    if (pki.device) {
+      const device = pki.device;
+      const profile = await writeClientProfile(cfg.dataDir, { ca: pki.caCertPath, cert: device.certPath, key: device.keyPath }, false);
+      if (profile.created) io.err(`moat: wrote the client profile ${profile.path} (device ${device.id})\n`);
+    }
+    defaults = { certFile: pki.serverCertPath, keyFile: pki.serverKeyPath, caFile: pki.caCertPath };
   }
-  const pki = await ensureDevPki(join(cfg.dataDir, 'pki'));
-  if (pki.created) io.err(`moat: created a development CA and server certificate in ${pki.dir}\n`);
-  if (pki.device) {
-    // The client profile makes `moat pub`/`moat sub` in this folder use the dev CA and device with no flags.
-    const device = pki.device;
-    const profile = await writeClientProfile(cfg.dataDir, { ca: pki.caCertPath, cert: device.certPath, key: device.keyPath }, false);
-    if (profile.created) io.err(`moat: wrote the client profile ${profile.path} (device ${device.id})\n`);
+  const { cert: _c, key: _k, ...rest } = l;
+  const keys = defaults ? rest : l;
+  return prepareTls(listenerTlsOptions({ ticketKeyFile: join(cfg.dataDir, 'pki', 'tickets.key'), ...keys }, defaults ?? { certFile: l.cert!, keyFile: l.key! }), log, l.url);
+}
+
+/** Full, resumed, PSK, failed and rejected TLS handshakes summed over the listeners, for $SYS. */
+function tlsCounters(running: RunningListener[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const l of running) {
+    if (!l.tls) continue;
+    for (const [k, v] of Object.entries(l.tls.stats())) sum[`tls/handshakes/${k}`] = (sum[`tls/handshakes/${k}`] ?? 0) + (v as number);
   }
-  return { ...base, cert: pki.cert, key: pki.key, ca: pki.ca };
+  return sum;
 }
 
 /** One write, so a reader sees the whole banner at once. */

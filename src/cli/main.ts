@@ -28,7 +28,7 @@ const io: Io = {
   out: (s) => stdout.write(s),
   err: (s) => stderr.write(s),
   env,
-  onSignal: (signal, fn) => process.once(signal, fn),
+  onSignal: (signal, fn) => (signal === 'SIGHUP' ? process.on(signal, fn) : process.once(signal, fn)),
 };
 
 async function main(args: string[]): Promise<number> {

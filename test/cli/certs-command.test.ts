@@ -212,7 +212,10 @@ test('the broker\'s first start writes the PKI with a device and the client prof
   assert.equal(sub.code, 0, sub.err);
   assert.deepEqual(pubs.map((p) => p.code), [0, 0]);
   assert.equal(sub.out, 'ready\nno flags\n');
-  // A second start keeps the profile and the PKI.
+  // A second start (after the first stopped: one broker per data directory) keeps the profile and the PKI.
+  const stopped = new Promise((r) => b.child.once('exit', r));
+  b.child.kill('SIGTERM');
+  await stopped;
   const profile = readFileSync(join(cwd, '.moat', 'client.json'), 'utf8');
   const ca = readFileSync(join(cwd, '.moat', 'pki', 'ca.crt'), 'utf8');
   const b2 = await startBroker(['--listen', 'mqtts://127.0.0.1:0'], cwd);

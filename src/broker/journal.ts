@@ -12,6 +12,11 @@ export class Journal {
 
   constructor(readonly store: Store) {}
 
+  /** False for the memory store: nothing to wait for, so nothing is held back. */
+  get durable(): boolean {
+    return this.store.durable;
+  }
+
   /** After a restore: ids and sequence numbers continue after the stored ones. */
   continueAfter(maxMessageId: number, maxSeq: number): void {
     this.nextMessageId = Math.max(this.nextMessageId, maxMessageId + 1);

@@ -187,7 +187,7 @@ export class Session {
     if (journal) {
       if (out.seq === 0) journal.added(this.clientId, out);
       else journal.updated(this.clientId, out);
-      if (out.qos === 2) {
+      if (out.qos === 2 && journal.durable) {
         // Exactly once across a crash: the packet id must be on disk before the client can hold it,
         // or a restart would resend the message under another id as a new message.
         out.unsent = true;

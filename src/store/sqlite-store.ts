@@ -3,7 +3,7 @@
  * disk (fsync'd) before its promise resolves. The writes of one event-loop turn share a transaction
  * (group commit): one fsync for everything that arrived together.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MoatError } from '../codec/index.js';
@@ -182,8 +182,10 @@ function open(options: SqliteStoreOptions): Database.Database {
   const { path } = options;
   let db: Database.Database | undefined;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     db = new Database(path, { timeout: 1000 });
+    // Payloads of queued messages are the users' data: owner only (SQLite gives -wal the same mode).
+    if (path !== ':memory:') chmodSync(path, 0o600);
     // One broker per database: a second one gets a clear "locked" error instead of two writers.
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');

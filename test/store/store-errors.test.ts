@@ -1,7 +1,7 @@
 /** Start-up errors of the durable stores: never a silent reset, always a clear code. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -28,6 +28,15 @@ test('sqlite: a database written by a newer Moat is refused, not reset (MOAT_ERR
   check.pragma('user_version = 1');
   assert.equal((check.prepare('SELECT count(*) AS n FROM retained').get() as { n: number }).n, 1, 'data untouched');
   check.close();
+});
+
+test('sqlite: the database and its WAL are readable by the owner only (message payloads are user data)', async () => {
+  const path = join(tempDir(), 'sub', 'moat.db');
+  const store = new SqliteStore({ path });
+  await store.retained.putRetained({ topic: 't', payload: Buffer.from('secret'), qos: 0, retain: true });
+  for (const f of [path, `${path}-wal`]) assert.equal(statSync(f).mode & 0o777, 0o600, f);
+  assert.equal(statSync(join(path, '..')).mode & 0o777, 0o700);
+  await store.close();
 });
 
 test('sqlite: a database with foreign tables is not taken over (MOAT_ERR_STORE_VERSION)', () => {

@@ -56,3 +56,23 @@ test('unknown or invalid keys are refused with the key name (MOAT_ERR_CONFIG)', 
   configError(() => resolveBrokerConfig(flags({ config: join(dir, 'missing.yaml') }), {}), 'missing.yaml');
   configError(() => resolveBrokerConfig(flags({ config: file('z.yaml', 'a: [1\n') }), {}), 'z.yaml');
 });
+
+test('store: SQLite by default; memory, sqlite, a redis:// URL or a mapping from file, MOAT_STORE or --store', () => {
+  assert.deepEqual(resolveBrokerConfig(flags(), {}).store, { type: 'sqlite', synchronous: 'full' });
+  assert.deepEqual(resolveBrokerConfig(flags({ store: 'memory' }), {}).store, { type: 'memory' });
+  assert.deepEqual(resolveBrokerConfig(flags(), { MOAT_STORE: 'redis://127.0.0.1:6379' }).store,
+    { type: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'moat:' });
+  const f = file('store.yaml', 'store:\n  type: sqlite\n  path: /var/lib/moat/moat.db\n  synchronous: normal\n');
+  assert.deepEqual(resolveBrokerConfig(flags({ config: f }), {}).store, { type: 'sqlite', synchronous: 'normal', path: '/var/lib/moat/moat.db' });
+  const r = file('redis.yaml', 'store:\n  type: redis\n  url: rediss://r:6380\n  prefix: "b1:"\n');
+  assert.deepEqual(resolveBrokerConfig(flags({ config: r }), { MOAT_STORE: 'memory' }).store, { type: 'memory' }, 'env over file');
+  assert.deepEqual(resolveBrokerConfig(flags({ config: r }), {}).store, { type: 'redis', url: 'rediss://r:6380', prefix: 'b1:' });
+});
+
+test('store: an unknown type, key or value is refused with the key name (MOAT_ERR_CONFIG)', () => {
+  configError(() => resolveBrokerConfig(flags({ store: 'postgres' }), {}), 'store');
+  configError(() => resolveBrokerConfig(flags({ config: file('s1.yaml', 'store:\n  type: sqlite\n  synchronous: off\n') }), {}), 'store.synchronous');
+  configError(() => resolveBrokerConfig(flags({ config: file('s2.yaml', 'store:\n  type: sqlite\n  url: redis://x\n') }), {}), 'store.url');
+  configError(() => resolveBrokerConfig(flags({ config: file('s3.yaml', 'store:\n  type: redis\n  url: http://x\n') }), {}), 'store.url');
+  configError(() => resolveBrokerConfig(flags({ config: file('s4.yaml', 'store:\n  type: mongo\n') }), {}), 'store.type');
+});

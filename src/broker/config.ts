@@ -61,7 +61,9 @@ export interface BrokerOptions {
   limits?: Partial<BrokerLimits>;
   /**
    * Who may connect without credentials a hook accepts: `loopback` (default) lets anonymous clients in
-   * only from 127.0.0.0/8 and ::1, `true` from anywhere, `false` never.
+   * only from 127.0.0.0/8 and ::1 (the remote address: the engine does not know which listener a client
+   * came through; the CLI turns `loopback` into `false` when no listener is bound to loopback), `true`
+   * from anywhere, `false` never. A verified client certificate or TLS-PSK identity is not anonymous.
    */
   allowAnonymous?: boolean | 'loopback';
   /** Highest QoS the broker supports (announced as Maximum QoS when below 2). */
@@ -69,6 +71,21 @@ export interface BrokerOptions {
   retainAvailable?: boolean;
   /** Seconds between $SYS updates; 0 turns them off. */
   sysInterval?: number;
+  /** Identities the TLS layer verified, used as MQTT identities (read by handlers/connect.ts). */
+  identityFromTls?: Partial<IdentityFromTls>;
+}
+
+/**
+ * A verified TLS identity standing in for what CONNECT says. When one applies it replaces the CONNECT
+ * username and the CONNECT password is not checked: the TLS handshake already proved who the client is.
+ */
+export interface IdentityFromTls {
+  /** The verified client certificate's identity (CN or configured SAN) becomes the username. */
+  certUsername: boolean;
+  /** The TLS-PSK identity becomes the username. */
+  pskUsername: boolean;
+  /** A client with a verified certificate must use its identity as client id (an empty id gets it). */
+  forceClientIdFromCert: boolean;
 }
 
 export interface ResolvedBrokerOptions {
@@ -77,6 +94,7 @@ export interface ResolvedBrokerOptions {
   maximumQoS: 0 | 1 | 2;
   retainAvailable: boolean;
   sysInterval: number;
+  identityFromTls: IdentityFromTls;
 }
 
 export function resolveOptions(o: BrokerOptions = {}): ResolvedBrokerOptions {
@@ -86,5 +104,6 @@ export function resolveOptions(o: BrokerOptions = {}): ResolvedBrokerOptions {
     maximumQoS: o.maximumQoS ?? 2,
     retainAvailable: o.retainAvailable ?? true,
     sysInterval: o.sysInterval ?? 10,
+    identityFromTls: { certUsername: false, pskUsername: false, forceClientIdFromCert: false, ...o.identityFromTls },
   };
 }

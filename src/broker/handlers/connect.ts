@@ -12,6 +12,17 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
   const props = p.properties;
   let clientId = p.clientId;
   let assigned = false;
+  const tls = c.transport.tls;
+  const { identityFromTls } = c.broker.options;
+  const forcedId = identityFromTls.forceClientIdFromCert ? tls?.certIdentity : undefined;
+  if (forcedId !== undefined && clientId !== forcedId) {
+    if (clientId.length > 0) {
+      c.broker.log.info({ clientId, certIdentity: forcedId, remote: c.transport.remoteAddress }, 'client id differs from the certificate identity: connection refused');
+      return c.refuseConnect(0x85);
+    }
+    clientId = forcedId; // an empty id gets the certificate's: assigned, so v5 is told
+    assigned = c.version === 5;
+  }
   if (clientId.length === 0) {
     // 3.1.1 [MQTT-3.1.3-8]: an empty id needs Clean Session 1; 3.1 requires an id at all.
     if (c.version === 3 || (c.version === 4 && !p.clean)) return c.refuseConnect(0x85);
@@ -20,7 +31,10 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
   }
   if (Buffer.byteLength(clientId) > limits.maxClientIdLength) return c.refuseConnect(0x85);
   c.clientId = clientId;
-  c.username = p.username;
+  // A verified TLS identity replaces the CONNECT username (identityFromTls in config.ts).
+  const tlsUser = (identityFromTls.certUsername ? tls?.certIdentity : undefined)
+    ?? (identityFromTls.pskUsername ? tls?.pskIdentity : undefined);
+  c.username = tlsUser ?? p.username;
   let serverKeepAlive: number | undefined;
   c.keepAlive = p.keepAlive;
   if (p.keepAlive > limits.maxKeepAlive || (p.keepAlive === 0 && limits.maxKeepAlive < 65_535)) {
@@ -38,7 +52,9 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
   c.connectSessionExpiry = c.version === 5 ? props?.sessionExpiryInterval ?? 0 : p.clean ? 0 : 0xffff_ffff;
   if (p.will) c.will = willFrom(c, p.will);
 
-  const finish = (): void | Promise<void> => authenticate(c, p, () => accept(c, p, assigned, serverKeepAlive));
+  // With a TLS identity as username the CONNECT password is not checked: the handshake proved who it is.
+  const credentials = tlsUser === undefined ? p.password : undefined;
+  const finish = (): void | Promise<void> => authenticate(c, p, credentials, () => accept(c, p, assigned, serverKeepAlive));
   if (props?.authenticationMethod !== undefined) {
     return startEnhancedAuth(c, props.authenticationMethod, props.authenticationData, finish);
   }
@@ -47,18 +63,24 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
-function authenticate(c: Connection, p: ConnectPacket, onAllow: () => void): void | Promise<void> {
+/** A client certificate verified against the device CA, or a TLS-PSK key, already authenticated the client. */
+function tlsAuthenticated(c: Connection): boolean {
+  const tls = c.transport.tls;
+  return tls !== undefined && (tls.peerCertificate !== undefined || tls.pskIdentity !== undefined);
+}
+
+function authenticate(c: Connection, p: ConnectPacket, password: Buffer | undefined, onAllow: () => void): void | Promise<void> {
   const { hooks, options } = c.broker;
   let answers: Array<AuthenticateVerdict | undefined> | Promise<Array<AuthenticateVerdict | undefined>> = [];
   if (hooks.authenticate.length > 0) {
-    const req = { ...c.info(), password: p.password, authenticationMethod: c.auth?.method };
+    const req = { ...c.info(), password, authenticationMethod: c.auth?.method };
     answers = askAll(hooks.authenticate.map((h) => h(req, c.signal)));
   }
   const decide = (verdicts: Array<AuthenticateVerdict | undefined>): void | Promise<void> => {
     if (c.state === ConnState.Closed) return;
     const deny = verdicts.find((v) => v?.verdict === 'deny');
     if (deny && deny.verdict === 'deny') return c.refuseConnect(deny.reasonCode ?? 0x86);
-    const allowed = verdicts.some((v) => v?.verdict === 'allow') || c.auth !== undefined
+    const allowed = verdicts.some((v) => v?.verdict === 'allow') || c.auth !== undefined || tlsAuthenticated(c)
       || options.allowAnonymous === true
       || (options.allowAnonymous === 'loopback' && LOOPBACK.test(c.transport.remoteAddress));
     if (!allowed) {

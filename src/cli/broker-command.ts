@@ -8,6 +8,7 @@ import { startSysTopics } from '../broker/sys-topics.js';
 import { listenerTlsOptions, prepareTls, type TlsLog } from '../security/tls-listener.js';
 import { ensureDevPki } from '../security/dev-pki.js';
 import { openStore } from './open-store.js';
+import { anonymousPolicy, plainListenerWarnings, setupAuth } from './auth-setup.js';
 import { resolveBrokerConfig, type BrokerConfig, type ListenerConfig } from './broker-config.js';
 import { readClientProfile, writeClientProfile } from './client-args.js';
 import { VERSION } from './version.js';
@@ -22,7 +23,9 @@ Options:
                             (default: mqtts://0.0.0.0:8883 only)
       --data-dir DIR        where the dev PKI and data live (default ./.moat)
       --store S             sqlite (default, <data-dir>/data/moat.db), memory, or a redis:// URL
-      --allow-anonymous V   loopback (default), true or false
+      --allow-anonymous V   loopback (default: only on listeners bound to loopback), true or false
+      --password-file FILE  check usernames and passwords against FILE (made by moat passwd)
+      --acl-file FILE       authorize publish and subscribe with the ACL in FILE
       --limit NAME=VALUE    set a limit, repeatable (e.g. --limit maxPacketSize=65536)
       --log-level LEVEL     fatal, error, warn (default), info, debug, trace, silent
   -h, --help                this help
@@ -42,6 +45,7 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l', multiple: true },
       'data-dir': { type: 'string' }, store: { type: 'string' }, 'allow-anonymous': { type: 'string' }, limit: { type: 'string', multiple: true },
+      'password-file': { type: 'string' }, 'acl-file': { type: 'string' },
       'log-level': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -56,10 +60,16 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
   const cfg = resolveBrokerConfig({
     config: values.config, listen: values.listen ?? [], dataDir: values['data-dir'], store: values.store,
     logLevel: values['log-level'], allowAnonymous: values['allow-anonymous'], limits,
+    passwordFile: values['password-file'], aclFile: values['acl-file'],
   }, io.env);
   const log = pino({ level: cfg.logLevel, redact: ['password', '*.password'] }, pino.destination(2));
+  for (const w of plainListenerWarnings(cfg)) io.err(w);
+  const anonymous = anonymousPolicy(cfg);
+  if (anonymous.note) io.err(`moat: note: ${anonymous.note}\n`);
+  // Before the store opens: a broken password file, key or ACL stops the start with nothing to undo.
+  const auth = await setupAuth(cfg, log);
   const store = await openStore(cfg.store, cfg.dataDir, log);
-  const broker = new Broker(cfg.broker, { log, store });
+  const broker = new Broker({ ...cfg.broker, allowAnonymous: anonymous.allowAnonymous }, { log, store, hooks: auth.hooks });
   await broker.restore();
   const specs = await listenerSpecs(cfg, io, log);
   const running: RunningListener[] = [];
@@ -71,11 +81,13 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
     throw err;
   }
   const stopSys = startSysTopics(broker, cfg.broker.sysInterval, VERSION, () => tlsCounters(running));
-  // SIGHUP: TLS files (certificates, keys, CAs, CRLs, PSK files) are read again; live connections stay.
+  // SIGHUP: TLS files (certificates, keys, CAs, CRLs, PSK files), the password file, JWT keys and the
+  // ACL are read again; live connections stay, and a broken file keeps the old one.
   io.onSignal('SIGHUP', () => {
     for (const l of running) void l.tls?.reload();
+    void auth.reload();
   });
-  printBanner(io, cfg, running);
+  printBanner(io, { ...cfg, broker: { ...cfg.broker, allowAnonymous: anonymous.allowAnonymous } }, running);
   // Runs until SIGINT/SIGTERM, then stops gracefully and returns the exit code.
   await new Promise<void>((resolve) => {
     io.onSignal('SIGINT', resolve);
@@ -147,9 +159,12 @@ function printBanner(io: Io, cfg: BrokerConfig, running: RunningListener[]): voi
     const caFlag = usesDevPki ? ` --cafile ${ca}` : '';
     // With the profile in ./.moat and the default port, no flag is needed.
     const bare = profile && tls.address.port === 8883 && resolve(cfg.dataDir) === resolve('.moat');
+    // Anonymous clients refused (no listener on loopback): the device certificate is the credential.
+    const certFlags = cfg.broker.allowAnonymous === false && profile?.cert && profile.key
+      ? ` --cert ${relative('.', profile.cert) || profile.cert} --key ${relative('.', profile.key) || profile.key}` : '';
     lines.push('', 'Subscribe to everything (TLS, server verified against the dev CA):',
       bare ? `  moat sub -t '#' -v` : `  moat sub -h localhost -p ${tls.address.port}${caFlag} -t '#' -v`,
-      `  mosquitto_sub -h localhost -p ${tls.address.port}${caFlag} -t '#' -v`);
+      `  mosquitto_sub -h localhost -p ${tls.address.port}${caFlag}${certFlags} -t '#' -v`);
   } else if (plain) {
     const host = plain.address.host === '0.0.0.0' ? '127.0.0.1' : plain.address.host;
     lines.push('', 'Subscribe to everything (plain TCP: readable by anyone on the path):',

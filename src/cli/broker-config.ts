@@ -8,6 +8,8 @@ import { MoatError } from '../codec/index.js';
 import { DEFAULT_LIMITS, type BrokerLimits, type BrokerOptions } from '../broker/config.js';
 import { parseListenUrl } from '../broker/listeners.js';
 import { CERT_IDENTITY_FIELDS, type CertIdentityField } from '../security/tls-identity.js';
+import { JWT_ALGORITHMS, type JwtAlgorithm } from '../security/jwt.js';
+import type { LoginBackoffOptions } from '../security/login-backoff.js';
 import { isTlsProfileName, TLS_PROFILES, type TlsProfileName } from '../security/tls-profiles.js';
 
 export interface ListenerConfig {
@@ -42,10 +44,42 @@ export type StoreConfig =
   | { type: 'sqlite'; path?: string; synchronous: 'full' | 'normal' }
   | { type: 'redis'; url: string; prefix: string };
 
+/** JWT authentication (docs/security.md "JWT"): at least one of the key files; `audience` is required (null: any). */
+export interface JwtConfig {
+  algorithms?: JwtAlgorithm[];
+  /** HS256 secret, at least 32 bytes (one trailing newline is ignored). */
+  secretFile?: string;
+  /** RS256/ES256 PEM public key or certificate. */
+  publicKeyFile?: string;
+  /** JWKS file, read again on SIGHUP. */
+  jwksFile?: string;
+  audience: string | string[] | null;
+  issuer?: string | string[];
+  clockSkewSeconds?: number;
+  usernameClaim?: string;
+  clientIdClaim?: string;
+}
+
+/** Who may connect (src/cli/auth-setup.ts builds the hooks); certUsername & co. go to broker.identityFromTls. */
+export interface AuthConfig {
+  passwordFile?: string;
+  jwt?: JwtConfig;
+  /** Per-address backoff after failed logins; false switches it off. */
+  backoff: LoginBackoffOptions | false;
+}
+
+/** The ACL file and the usernames that are admins besides the file's `admin` markers. */
+export interface AclConfig {
+  file: string;
+  admins: string[];
+}
+
 export interface BrokerConfig {
   listeners: ListenerConfig[];
   dataDir: string;
   store: StoreConfig;
+  auth: AuthConfig;
+  acl?: AclConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   broker: Required<Omit<BrokerOptions, 'limits'>> & { limits: BrokerLimits };
 }
@@ -56,8 +90,12 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   dataDir: './.moat',
   // Durable by default: an acknowledged QoS 1/2 message is on disk.
   store: { type: 'sqlite', synchronous: 'full' },
+  auth: { backoff: {} },
   logLevel: 'warn',
-  broker: { allowAnonymous: 'loopback', maximumQoS: 2, retainAvailable: true, sysInterval: 10, limits: { ...DEFAULT_LIMITS } },
+  broker: {
+    allowAnonymous: 'loopback', maximumQoS: 2, retainAvailable: true, sysInterval: 10, limits: { ...DEFAULT_LIMITS },
+    identityFromTls: { certUsername: false, pskUsername: false, forceClientIdFromCert: false },
+  },
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -154,6 +192,81 @@ function store(key: string, v: unknown): StoreConfig {
   return v['path'] === undefined ? { type: 'sqlite', synchronous } : { type: 'sqlite', synchronous, path: str(`${key}.path`, v['path']) };
 }
 
+function strings(key: string, v: unknown): string[] {
+  if (!Array.isArray(v)) throw bad(key, 'must be a list of strings');
+  return v.map((x, i) => str(`${key}[${i}]`, x));
+}
+
+/** A string or a non-empty list of strings. */
+function oneOrMany(key: string, v: unknown): string | string[] {
+  if (Array.isArray(v) && v.length === 0) throw bad(key, 'must be a string or a non-empty list of strings');
+  return Array.isArray(v) ? strings(key, v) : str(key, v);
+}
+
+function onlyKeys(key: string, v: Record<string, unknown>, known: string[]): void {
+  for (const k of Object.keys(v)) if (!known.includes(k)) throw bad(`${key}.${k}`, `unknown key; known: ${known.join(', ')}`);
+}
+
+const JWT_KEYS = ['algorithms', 'secretFile', 'publicKeyFile', 'jwksFile', 'audience', 'issuer', 'clockSkewSeconds', 'usernameClaim', 'clientIdClaim'];
+
+function jwt(key: string, v: unknown): JwtConfig {
+  if (!isRecord(v)) throw bad(key, 'must be a mapping');
+  onlyKeys(key, v, JWT_KEYS);
+  // Required so a token minted for another service is not accepted by accident (null: any audience).
+  if (!('audience' in v)) throw bad(`${key}.audience`, 'required: the accepted audience(s), or null to accept any');
+  const out: JwtConfig = { audience: v['audience'] === null ? null : oneOrMany(`${key}.audience`, v['audience']) };
+  for (const k of ['secretFile', 'publicKeyFile', 'jwksFile', 'usernameClaim', 'clientIdClaim'] as const) {
+    if (v[k] !== undefined) out[k] = str(`${key}.${k}`, v[k]);
+  }
+  if (!out.secretFile && !out.publicKeyFile && !out.jwksFile) throw bad(key, 'needs secretFile, publicKeyFile or jwksFile');
+  if (v['issuer'] !== undefined) out.issuer = oneOrMany(`${key}.issuer`, v['issuer']);
+  if (v['clockSkewSeconds'] !== undefined) out.clockSkewSeconds = int(`${key}.clockSkewSeconds`, v['clockSkewSeconds'], 0, 3600);
+  if (v['algorithms'] !== undefined) {
+    const algs = strings(`${key}.algorithms`, v['algorithms']);
+    const wrong = algs.find((a) => !JWT_ALGORITHMS.includes(a as JwtAlgorithm));
+    if (wrong !== undefined || algs.length === 0) throw bad(`${key}.algorithms`, `must be a non-empty list of ${JWT_ALGORITHMS.join(', ')}`);
+    out.algorithms = algs as JwtAlgorithm[];
+  }
+  return out;
+}
+
+const BACKOFF_RANGES: Record<keyof LoginBackoffOptions, [number, number]> = {
+  freeFailures: [1, 1000], baseMs: [1, 3_600_000], maxMs: [1, 86_400_000], forgetAfterMs: [1000, 7 * 86_400_000], maxAddresses: [1, 10_000_000],
+};
+
+function backoff(key: string, v: unknown): LoginBackoffOptions | false {
+  if (v === false || v === 'false') return false;
+  if (!isRecord(v)) throw bad(key, 'must be false or a mapping');
+  onlyKeys(key, v, Object.keys(BACKOFF_RANGES));
+  const out: LoginBackoffOptions = {};
+  for (const [k, [min, max]] of Object.entries(BACKOFF_RANGES)) {
+    if (v[k] !== undefined) out[k as keyof LoginBackoffOptions] = int(`${key}.${k}`, v[k], min, max);
+  }
+  return out;
+}
+
+const AUTH_KEYS = ['passwordFile', 'jwt', 'backoff', 'certUsername', 'pskUsername', 'forceClientIdFromCert'];
+
+function applyAuth(cfg: BrokerConfig, key: string, v: unknown): void {
+  if (!isRecord(v)) throw bad(key, 'must be a mapping');
+  onlyKeys(key, v, AUTH_KEYS);
+  const auth: AuthConfig = { backoff: v['backoff'] === undefined ? {} : backoff(`${key}.backoff`, v['backoff']) };
+  if (v['passwordFile'] !== undefined) auth.passwordFile = str(`${key}.passwordFile`, v['passwordFile']);
+  if (v['jwt'] !== undefined) auth.jwt = jwt(`${key}.jwt`, v['jwt']);
+  cfg.auth = auth;
+  const identity = cfg.broker.identityFromTls;
+  for (const k of ['certUsername', 'pskUsername', 'forceClientIdFromCert'] as const) {
+    if (v[k] !== undefined) identity[k] = bool(`${key}.${k}`, v[k]);
+  }
+}
+
+function acl(key: string, v: unknown): AclConfig {
+  if (typeof v === 'string') return { file: str(key, v), admins: [] };
+  if (!isRecord(v)) throw bad(key, 'must be a file name or a mapping with file and admins');
+  onlyKeys(key, v, ['file', 'admins']);
+  return { file: str(`${key}.file`, v['file']), admins: v['admins'] === undefined ? [] : strings(`${key}.admins`, v['admins']) };
+}
+
 function anonymous(key: string, v: unknown): boolean | 'loopback' {
   return v === 'loopback' ? 'loopback' : bool(key, v);
 }
@@ -167,6 +280,8 @@ function applyKey(cfg: BrokerConfig, key: string, v: unknown): void {
       return;
     case 'dataDir': cfg.dataDir = str(key, v); return;
     case 'store': cfg.store = store(key, v); return;
+    case 'auth': applyAuth(cfg, key, v); return;
+    case 'acl': cfg.acl = acl(key, v); return;
     case 'logLevel':
       if (typeof v !== 'string' || !LOG_LEVELS.includes(v)) throw bad(key, `must be one of ${LOG_LEVELS.join(', ')}`);
       cfg.logLevel = v as BrokerConfig['logLevel'];
@@ -180,7 +295,7 @@ function applyKey(cfg: BrokerConfig, key: string, v: unknown): void {
       for (const [name, value] of Object.entries(v)) applyLimit(cfg, name, value);
       return;
     default:
-      throw bad(key, 'unknown key; known: listeners, dataDir, store, logLevel, allowAnonymous, maximumQoS, retainAvailable, sysInterval, limits');
+      throw bad(key, 'unknown key; known: listeners, dataDir, store, auth, acl, logLevel, allowAnonymous, maximumQoS, retainAvailable, sysInterval, limits');
   }
 }
 
@@ -196,7 +311,10 @@ export function loadConfigFile(path: string, cfg: BrokerConfig): void {
   for (const [k, v] of Object.entries(doc)) applyKey(cfg, k, v);
 }
 
-/** MOAT_LISTEN (comma-separated URLs), MOAT_DATA_DIR, MOAT_STORE, MOAT_LOG_LEVEL, MOAT_ALLOW_ANONYMOUS, MOAT_LIMIT_<NAME>. */
+/**
+ * MOAT_LISTEN (comma-separated URLs), MOAT_DATA_DIR, MOAT_STORE, MOAT_LOG_LEVEL, MOAT_ALLOW_ANONYMOUS,
+ * MOAT_LIMIT_<NAME>, MOAT_PASSWORD_FILE, MOAT_ACL_FILE.
+ */
 export function applyEnv(cfg: BrokerConfig, env: Record<string, string | undefined>): void {
   const map: Record<string, string> = {
     MOAT_DATA_DIR: 'dataDir', MOAT_STORE: 'store', MOAT_LOG_LEVEL: 'logLevel', MOAT_ALLOW_ANONYMOUS: 'allowAnonymous',
@@ -206,9 +324,20 @@ export function applyEnv(cfg: BrokerConfig, env: Record<string, string | undefin
     if (value === undefined || !name.startsWith('MOAT_') || name === 'MOAT_CONFIG') continue;
     if (name === 'MOAT_LISTEN') applyKey(cfg, 'listeners', value.split(',').map((s) => s.trim()).filter(Boolean));
     else if (name.startsWith('MOAT_LIMIT_')) applyLimit(cfg, camel(name.slice('MOAT_LIMIT_'.length)), value);
+    else if (name === 'MOAT_PASSWORD_FILE') setPasswordFile(cfg, name, value);
+    else if (name === 'MOAT_ACL_FILE') setAclFile(cfg, name, value);
     else if (map[name]) applyKey(cfg, map[name]!, value);
     else throw new MoatError('MOAT_ERR_CONFIG', `environment variable ${name} is not a Moat setting`);
   }
+}
+
+function setPasswordFile(cfg: BrokerConfig, key: string, v: unknown): void {
+  cfg.auth.passwordFile = str(key, v);
+}
+
+/** Replaces the file and keeps the admins the config file named. */
+function setAclFile(cfg: BrokerConfig, key: string, v: unknown): void {
+  cfg.acl = { file: str(key, v), admins: cfg.acl?.admins ?? [] };
 }
 
 const camel = (s: string): string => s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -220,6 +349,8 @@ export interface BrokerFlags {
   store?: string;
   logLevel?: string;
   allowAnonymous?: string;
+  passwordFile?: string;
+  aclFile?: string;
   limits: Array<[string, string]>;
 }
 
@@ -233,6 +364,8 @@ export function resolveBrokerConfig(flags: BrokerFlags, env: Record<string, stri
   if (flags.store !== undefined) applyKey(cfg, 'store', flags.store);
   if (flags.logLevel !== undefined) applyKey(cfg, 'logLevel', flags.logLevel);
   if (flags.allowAnonymous !== undefined) applyKey(cfg, 'allowAnonymous', flags.allowAnonymous);
+  if (flags.passwordFile !== undefined) setPasswordFile(cfg, '--password-file', flags.passwordFile);
+  if (flags.aclFile !== undefined) setAclFile(cfg, '--acl-file', flags.aclFile);
   for (const [k, v] of flags.limits) applyLimit(cfg, k, v);
   return cfg;
 }

@@ -12,6 +12,12 @@
  *   --connections=N (idle memory)  --rate=N (latency msg/s)  --moat-log-level=L (default error)
  *   --moat-node-args="--cpu-prof --cpu-prof-dir=DIR"   node flags for the Moat process (profiling)
  *   --moat-limits=maxQueuedMessages=1000,…        Moat's limits for an experiment (default: as Mosquitto's)
+ *   --moat-dist=DIR                               the Moat build to run instead of the repository's dist/
+ *   --moat-args="--store memory"                  more `moat broker` flags (an experiment)
+ *
+ * Moat runs with its default store (SQLite under a temp data dir): every client here uses a clean
+ * session, which the broker never writes, so no scenario touches the disk (the persistence benchmark,
+ * bench/broker/persistence.mjs, measures durable sessions).
  *
  * Scenarios (ids): fan-in (QoS 0, 4 publishers → 1 subscriber), fan-out (QoS 0, 1 → 20), p2p-qos1
  * (4 pairs, 64 in flight per publisher), latency (QoS 0 at a fixed rate, p50/p99), connect-seq and
@@ -28,7 +34,7 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import tls from 'node:tls';
 import { LIMITS, MOSQUITTO, startBroker, versions } from './broker/brokers.mjs';
@@ -44,7 +50,7 @@ const root = join(here, '..');
 
 const argv = process.argv.slice(2);
 const known = ['quick', 'json', 'only', 'brokers', 'transport', 'rounds', 'warmup-ms', 'measure-ms',
-  'connections', 'rate', 'moat-log-level', 'moat-node-args', 'moat-limits', 'help'];
+  'connections', 'rate', 'moat-log-level', 'moat-node-args', 'moat-limits', 'moat-dist', 'moat-args', 'help'];
 const opts = {};
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
@@ -55,7 +61,7 @@ for (let i = 0; i < argv.length; i++) {
   }
   if (a.includes('=')) opts[name] = a.slice(a.indexOf('=') + 1);
   else if (['only', 'brokers', 'transport', 'rounds', 'warmup-ms', 'measure-ms', 'connections', 'rate',
-    'moat-log-level', 'moat-node-args', 'moat-limits'].includes(name) && i + 1 < argv.length && !argv[i + 1].startsWith('--')) {
+    'moat-log-level', 'moat-node-args', 'moat-limits', 'moat-dist', 'moat-args'].includes(name) && i + 1 < argv.length && !argv[i + 1].startsWith('--')) {
     opts[name] = argv[++i];
   } else opts[name] = true;
 }
@@ -76,6 +82,7 @@ const config = {
 const brokerNames = typeof opts.brokers === 'string' ? opts.brokers.split(',') : ['moat', 'aedes', 'mosquitto'];
 const transports = typeof opts.transport === 'string' ? opts.transport.split(',') : ['tcp', 'tls'];
 const onlyList = typeof opts.only === 'string' ? opts.only.split(',') : undefined;
+const moatArgs = typeof opts['moat-args'] === 'string' ? opts['moat-args'].split(/\s+/).filter(Boolean) : [];
 const moatNodeArgs = typeof opts['moat-node-args'] === 'string' ? opts['moat-node-args'].split(/\s+/).filter(Boolean) : [];
 // --moat-limits=maxQueuedMessages=1000,maxWriteBuffer=65536 overrides the shared limits for Moat only.
 const moatLimits = { ...LIMITS };
@@ -94,14 +101,15 @@ for (const b of brokerNames) {
   }
 }
 
-if (!existsSync(join(root, 'dist', 'codec', 'index.js')) || !existsSync(join(root, 'dist', 'cli', 'main.js'))) {
-  process.stderr.write(`bench: ${root}/dist is missing: run \`npm run build\` first (npm run bench:broker does it).\n`);
+const moatDist = typeof opts['moat-dist'] === 'string' ? resolve(opts['moat-dist']) : join(root, 'dist');
+if (!existsSync(join(moatDist, 'codec', 'index.js')) || !existsSync(join(moatDist, 'cli', 'main.js'))) {
+  process.stderr.write(`bench: ${moatDist} is missing: run \`npm run build\` first (npm run bench:broker does it).\n`);
   process.exit(1);
 }
 // Every measurement starts a new Moat process: a rebuild of dist/ during the run would mix versions.
 // The run uses a copy taken now, inside node_modules/ so that Moat's own dependencies still resolve.
 const snapshot = join(root, 'node_modules', `.moat-bench-${process.pid}`);
-cpSync(join(root, 'dist'), join(snapshot, 'dist'), { recursive: true });
+cpSync(moatDist, join(snapshot, 'dist'), { recursive: true });
 writeFileSync(join(snapshot, 'package.json'), readFileSync(join(root, 'package.json')));
 process.on('exit', () => rmSync(snapshot, { recursive: true, force: true }));
 const codecPath = join(snapshot, 'dist', 'codec', 'index.js');
@@ -149,7 +157,7 @@ if (scenarios.length === 0) {
 const tmp = mkdtempSync(join(tmpdir(), 'moat-bench-broker-'));
 const moatDataDir = join(tmp, 'moat-data');
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-const ctxBase = { root, moatRoot: snapshot, tmp, moatDataDir, moatNodeArgs: [], moatLogLevel, moatLimits };
+const ctxBase = { root, moatRoot: snapshot, tmp, moatDataDir, moatNodeArgs: [], moatLogLevel, moatLimits, moatArgs };
 const cells = [];
 const crashes = [];
 const started = new Date();
@@ -342,7 +350,7 @@ const goalList = goals();
 const meta = {
   started: started.toISOString(), seconds: Math.round((Date.now() - started.getTime()) / 1000),
   machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: Math.round(totalmem() / 2 ** 30), kernel: release(), loadavgStart: loadStart, loadavgEnd: loadavg() },
-  versions: versions(root), git: gitInfo(), config: { ...config, brokers: brokerNames, transports, limits: LIMITS, moatLimits, moatLogLevel, moatNodeArgs },
+  versions: versions(root), git: gitInfo(), config: { ...config, brokers: brokerNames, transports, limits: LIMITS, moatLimits, moatLogLevel, moatNodeArgs, moatArgs, moatDist },
 };
 
 function markdown() {

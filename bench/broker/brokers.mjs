@@ -42,8 +42,9 @@ function waitForLine(handle, re, timeoutMs, what) {
 
 /**
  * ctx: { root, moatRoot?, tmp, moatDataDir, pki: { certPath, keyPath, ca }, moatNodeArgs: string[], moatLogLevel,
- *        moatLimits? }
- * Returns { name, pid, ports: { tcp, tls }, alive(), exited, tail(), stop() }.
+ *        moatLimits?, moatArgs?: string[] (more `moat broker` flags, e.g. --store memory),
+ *        mosquittoPersistence?: boolean (persistence true, its file in the config's temp dir) }
+ * Returns { name, pid, ports: { tcp, tls }, dir?, alive(), exited, tail(), stop() } (dir: Mosquitto's temp dir).
  */
 export async function startBroker(name, ctx) {
   if (name === 'moat') return startMoat(ctx);
@@ -72,6 +73,7 @@ async function startMoat(ctx) {
     '--listen', 'mqtt://127.0.0.1:0', '--listen', 'mqtts://127.0.0.1:0',
     '--data-dir', ctx.moatDataDir, '--log-level', ctx.moatLogLevel,
     ...Object.entries(ctx.moatLimits ?? LIMITS).flatMap(([k, v]) => ['--limit', `${k}=${v}`]),
+    ...(ctx.moatArgs ?? []),
   ];
   const handle = spawnTracked(process.execPath, args, { cwd: ctx.tmp });
   try {
@@ -115,7 +117,9 @@ async function startMosquitto(ctx) {
       'set_tcp_nodelay true',
       'max_inflight_messages 64',
       'max_queued_messages 10000',
-      'persistence false',
+      // With persistence: the default autosave_interval (1800 s) spelled out: the in-memory state is
+      // written to mosquitto.db every 30 min and at shutdown, never fsync'd per message.
+      ...(ctx.mosquittoPersistence ? ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 1800'] : ['persistence false']),
       'log_dest stderr',
       'log_type error',
       'log_type warning',
@@ -135,7 +139,7 @@ async function startMosquitto(ctx) {
     try {
       await waitForPort(tcp, 5000, () => !dead);
       await waitForPort(tls, 5000, () => !dead);
-      return wrap('mosquitto', handle, { tcp, tls });
+      return { ...wrap('mosquitto', handle, { tcp, tls }), dir };
     } catch (err) {
       lastErr = new Error(`mosquitto: ${err.message}: ${handle.tail()}`);
       await stopChild(handle, 500);

@@ -157,16 +157,17 @@ export class Client {
   }
 }
 
-export function connectPacket(clientId, keepAlive = 60) {
-  return encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepAlive, clientId });
+/** MQTT 3.1.1 CONNECT; clean = false asks for a persistent session (kept after the connection ends). */
+export function connectPacket(clientId, keepAlive = 60, clean = true) {
+  return encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean, keepAlive, clientId });
 }
 
-/** TCP/TLS connect, CONNECT (clean session; pre-encoded or made from clientId), CONNACK accepted. */
-export async function mqttConnect({ port, secure, secureContext, clientId, connect, keepAlive = 60, timeoutMs = 10000 }) {
+/** TCP/TLS connect, CONNECT (clean session unless clean = false; pre-encoded or made from clientId), CONNACK accepted. */
+export async function mqttConnect({ port, secure, secureContext, clientId, connect, keepAlive = 60, clean = true, timeoutMs = 10000 }) {
   const socket = await openSocket({ port, secure, secureContext, timeoutMs });
   const client = new Client(socket);
   try {
-    socket.write(connect ?? connectPacket(clientId, keepAlive));
+    socket.write(connect ?? connectPacket(clientId, keepAlive, clean));
     const connack = await client.expect(2, timeoutMs);
     if (connack[1] !== 0) throw new Error(`CONNACK return code ${connack[1]}`);
   } catch (err) {

@@ -92,6 +92,19 @@ export function rssBytes(pid) {
   return Number(m[1]) * 1024;
 }
 
+/**
+ * Bytes a process caused to be written to storage (write_bytes of /proc/PID/io: page-cache writes
+ * counted when dirtied, so also what a later fsync flushes); undefined where /proc/PID/io is unreadable.
+ */
+export function ioWriteBytes(pid) {
+  try {
+    const m = /^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // USER_HZ: 100 on every Linux this runs on; `getconf CLK_TCK` would say otherwise.
 const CLK_TCK = 100;
 

@@ -5,12 +5,14 @@
  * the same window.
  *
  * ctx: { broker, secure, secureContext, warmupMs, measureMs, sleep(ms), payloadSize, latencyRate,
- *        connectConcurrency, idleConnections }
+ *        connectConcurrency, idleConnections, persistentSessions?, probe?(pid, ms) }
+ * `probe`, when given, is started with the measured window and its promise's value is returned with
+ * the result (the persistence benchmark counts the broker's fsync calls with it).
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { cpuMs, rssBytes } from './proc.mjs';
+import { cpuMs, ioWriteBytes, rssBytes } from './proc.mjs';
 import { PUBACK, PUBLISH, connectPacket, encode, mqttConnect, pool } from './client.mjs';
 
 const DISCONNECT = Buffer.from([0xe0, 0x00]);
@@ -38,20 +40,25 @@ function publishPacket(topic, payload, qos = 0, packetId = undefined) {
 async function measure(ctx, read, aux = () => 0) {
   await ctx.sleep(ctx.warmupMs);
   const pid = ctx.broker.pid;
+  const probe = ctx.probe?.(pid, ctx.measureMs);
   const a0 = aux();
   const c0 = read();
   const b0 = cpuMs(pid);
+  const w0 = ioWriteBytes(pid);
   const g0 = process.cpuUsage();
   const t0 = performance.now();
   await ctx.sleep(ctx.measureMs);
   const c1 = read();
   const a1 = aux();
   const b1 = cpuMs(pid);
+  const w1 = ioWriteBytes(pid);
   const g1 = process.cpuUsage(g0);
   const ms = performance.now() - t0;
   return {
     rate: (c1 - c0) / (ms / 1000), count: c1 - c0, ms, auxRate: (a1 - a0) / (ms / 1000),
     brokerCpu: ((b1 - b0) / ms) * 100, loadCpu: ((g1.user + g1.system) / 1000 / ms) * 100,
+    writeBytes: w0 === undefined || w1 === undefined ? undefined : w1 - w0,
+    probe: probe === undefined ? undefined : await probe,
   };
 }
 
@@ -151,9 +158,11 @@ export function fanOut(ctx) {
  * Point-to-point QoS 1: 4 publisher → subscriber pairs, each on its own topic. A publisher keeps
  * `window` PUBLISH unacknowledged: every PUBACK read lets one more go (the packets, with packet ids
  * 1..65535, are encoded once into a ring and sent as slices of it). Subscribers PUBACK what they get,
- * one write per read.
+ * one write per read. With ctx.persistentSessions every client connects with clean session 0 (3.1.1):
+ * the broker keeps the sessions, so a durable store writes each message and its delivery state.
  */
 export async function p2pQos1(ctx, { pairs = 4, window = 64 } = {}) {
+  const clean = !ctx.persistentSessions;
   const clients = [];
   try {
     const payload = Buffer.alloc(ctx.payloadSize, 0x62);
@@ -162,7 +171,7 @@ export async function p2pQos1(ctx, { pairs = 4, window = 64 } = {}) {
     const state = { running: true };
     for (let i = 0; i < pairs; i++) {
       const topic = `bench/p2p/${i}`;
-      const s = await connect(ctx, `p2p-sub-${i}`);
+      const s = await connect(ctx, `p2p-sub-${i}`, { clean });
       clients.push(s);
       await s.subscribe(topic, 1);
       s.count = 0;
@@ -187,7 +196,7 @@ export async function p2pQos1(ctx, { pairs = 4, window = 64 } = {}) {
       };
       subs.push(s);
 
-      const p = await connect(ctx, `p2p-pub-${i}`);
+      const p = await connect(ctx, `p2p-pub-${i}`, { clean });
       clients.push(p);
       const one = publishPacket(topic, payload, 1, 1);
       const size = one.length;
@@ -230,7 +239,7 @@ export async function p2pQos1(ctx, { pairs = 4, window = 64 } = {}) {
     if (m.count === 0) throw new Error('p2p-qos1: subscribers received nothing in the measured window');
     return {
       value: m.rate, brokerCpu: m.brokerCpu, loadCpu: m.loadCpu,
-      detail: { pubacksPerSec: m.auxRate },
+      detail: { pubacksPerSec: m.auxRate, writeBytes: m.writeBytes, windowMs: m.ms, count: m.count, probe: m.probe },
     };
   } finally {
     for (const c of clients) c.close();

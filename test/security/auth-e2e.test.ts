@@ -304,3 +304,32 @@ test('MOAT_PASSWORD_FILE and MOAT_ACL_FILE from the environment', async () => {
     child.kill('SIGKILL');
   }
 });
+
+test('TLS-PSK with pskUsername: the PSK identity is the username for the ACL, with anonymous access off', async () => {
+  const key = randomBytes(16).toString('hex');
+  writeFileSync(join(dir, 'psk.txt'), `dev-psk-1:${key}\n`);
+  writeFileSync(join(dir, 'psk.yaml'), `
+listeners:
+  - url: mqtts://127.0.0.1:0
+    tlsProfile: psk
+    pskFile: ${join(dir, 'psk.txt')}
+store: memory
+dataDir: ${join(dir, 'data4')}
+allowAnonymous: false
+auth: { pskUsername: true }
+acl: ${aclFile}
+`);
+  const s = await startCli(['--config', join(dir, 'psk.yaml')]);
+  try {
+    const common = ['-h', '127.0.0.1', '-p', String(s.ports['mqtts']), '--psk', key, '--psk-identity', 'dev-psk-1', '-V', 'mqttv5'];
+    // `pattern readwrite devices/%u/#` with %u = the PSK identity. Retained: order of SUBSCRIBE and PUBLISH does not matter.
+    const sub = run('mosquitto_sub', [...common, '-i', 'psk-sub', '-t', 'devices/dev-psk-1/#', '-C', '1', '-W', '8']);
+    await run('mosquitto_pub', [...common, '-i', 'psk-pub', '-t', 'devices/dev-psk-1/status', '-m', 'psk-ok', '-q', '1', '-r']);
+    assert.match((await sub).stdout, /psk-ok/);
+    // Another identity's subtree: the SUBACK refuses it and mosquitto_sub says so (and exits 0).
+    const denied = await run('mosquitto_sub', [...common, '-i', 'psk-sub2', '-t', 'devices/other/#', '-C', '1', '-W', '4']);
+    assert.match(`${denied.stdout}${denied.stderr}`, /All subscription requests were denied/);
+  } finally {
+    s.child.kill('SIGKILL');
+  }
+});

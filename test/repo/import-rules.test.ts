@@ -25,6 +25,8 @@ const RULES: Record<string, Rule> = {
   client: { ours: ['codec'], builtins: '*' },
   // TLS profiles, dev PKI, authentication and authorization hooks.
   security: { ours: ['codec'], builtins: '*' },
+  // SSH console: talks to the broker through ConsolePort, writes to SSH channels, never the terminal.
+  ssh: { ours: ['broker', 'store', 'security', 'codec'], builtins: '*' },
   // The only place that reads argv and writes to the terminal.
   cli: { ours: ['*'], builtins: '*' },
 };

@@ -5,12 +5,14 @@
  * issues #608, #1158). Run by `postinstall`; idempotent; refuses any other ssh2 version (the version is
  * pinned in package.json) and fails loudly when an anchor is missing, so the patch never half-applies.
  *
- * Three edits to lib/protocol/kex.js:
+ * Three edits to lib/protocol/kex.js, one to lib/protocol/Protocol.js:
  *  1. On KEX_DH_GEX_REQUEST the server checks min ≤ n ≤ max, picks an RFC 3526 MODP group of at least
  *     2048 bits (2048…8192) inside [min, max] — the smallest ≥ n, else the largest — and sends
  *     KEX_DH_GEX_GROUP. The client's min/n/max are kept for the exchange hash.
  *  2. On KEX_DH_GEX_INIT it hands over to the ordinary KEXDH_INIT path (same layout: one mpint e).
  *  3. The server's reply carries the GEX reply type (33) for group exchange, not KEXDH_REPLY (31).
+ *  4. The server-sig-algs extension (RFC 8308) lacked a comma ("…nistp521rsa-sha2-512…"), so OpenSSH
+ *     never saw rsa-sha2-512, and it listed ssh-rsa and ssh-dss (SHA-1): now a correct list without them.
  * src/ssh/algorithms.ts looks for MARKER and leaves group exchange out of the offer without it.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -33,15 +35,9 @@ if (version !== VERSION) {
   console.error(`patch-ssh2: ssh2 ${version} found, the patch is for ${VERSION} only; group exchange stays off`);
   process.exit(0);
 }
-const file = join(root, 'lib', 'protocol', 'kex.js');
-let src = readFileSync(file, 'utf8');
-if (src.includes(MARKER)) {
-  console.log('patch-ssh2: already applied');
-  process.exit(0);
-}
-
 const edits = [
   {
+    file: 'kex.js',
     from: `            // TODO: allow user implementation to provide safe prime and
             // generator on demand to support group exchange on server side
             return doFatalError(
@@ -50,7 +46,7 @@ const edits = [
               'handshake',
               DISCONNECT_REASON.KEY_EXCHANGE_FAILED
             );`,
-    to: `            // ${MARKER} (1/3): answer KEX_DH_GEX_REQUEST with an RFC 3526 group
+    to: `            // ${MARKER} (1/4): answer KEX_DH_GEX_REQUEST with an RFC 3526 group
             bufferParser.init(payload, 1);
             const gexMin = bufferParser.readUInt32BE();
             const gexPref = bufferParser.readUInt32BE();
@@ -96,6 +92,7 @@ const edits = [
             return;`,
   },
   {
+    file: 'kex.js',
     from: `              'Received DH GEX Init'
             );
             return doFatalError(
@@ -106,30 +103,51 @@ const edits = [
             );`,
     to: `              'Received DH GEX Init'
             );
-            // ${MARKER} (2/3): KEX_DH_GEX_INIT carries e like KEXDH_INIT
+            // ${MARKER} (2/4): KEX_DH_GEX_INIT carries e like KEXDH_INIT
             this._step = 1;
             payload[0] = MESSAGE.KEXDH_INIT;
             this.parse = KeyExchange.prototype.parse;
             return this.parse(payload);`,
   },
   {
+    file: 'kex.js',
     from: `        packet[p] = MESSAGE.KEXDH_REPLY;
 `,
-    to: `        // ${MARKER} (3/3): the group exchange reply has its own type
+    to: `        // ${MARKER} (3/4): the group exchange reply has its own type
         packet[p] = (this.type === 'groupex'
                      ? MESSAGE.KEXDH_GEX_REPLY
                      : MESSAGE.KEXDH_REPLY);
 `,
   },
+  {
+    file: 'Protocol.js',
+    from: `  let serverSigAlgs =
+    'ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521'
+      + 'rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-dss';`,
+    to: `  // ${MARKER} (4/4): a comma was missing; no SHA-1 signature algorithms
+  let serverSigAlgs =
+    'ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,'
+      + 'rsa-sha2-512,rsa-sha2-256';`,
+  },
 ];
 
-for (const { from, to } of edits) {
+// Check every anchor of every file first, write afterwards: all edits or none.
+const out = new Map();
+let applied = 0;
+for (const { file, from, to } of edits) {
+  const path = join(root, 'lib', 'protocol', file);
+  const src = out.get(path) ?? readFileSync(path, 'utf8');
+  if (src.includes(to)) {
+    out.set(path, src);
+    continue;
+  }
   const at = src.indexOf(from);
   if (at < 0 || src.indexOf(from, at + 1) >= 0) {
-    console.error(`patch-ssh2: anchor not found exactly once in ${file}; not patched`);
+    console.error(`patch-ssh2: anchor not found exactly once in ${path}; not patched`);
     process.exit(1);
   }
-  src = src.slice(0, at) + to + src.slice(at + from.length);
+  out.set(path, src.slice(0, at) + to + src.slice(at + from.length));
+  applied++;
 }
-writeFileSync(file, src);
-console.log('patch-ssh2: server-side diffie-hellman-group-exchange-sha256 enabled');
+for (const [path, src] of out) writeFileSync(path, src);
+console.log(applied === 0 ? 'patch-ssh2: already applied' : `patch-ssh2: ${applied} edit(s) applied (server group exchange, server-sig-algs)`);

@@ -97,10 +97,11 @@ export interface SshResult {
 
 /** The system OpenSSH client, batch mode, no host key checking (the key is fresh every run). */
 export function openssh(port: number, key: string, command: string[], options: string[] = [], input?: string): Promise<SshResult> {
+  // ssh keeps the first value it sees for an option: the caller's come first.
   const args = [
-    '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
+    ...options, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
     '-o', 'IdentitiesOnly=yes', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10', '-F', '/dev/null',
-    '-i', key, '-p', String(port), ...options, 'operator@127.0.0.1', ...command,
+    '-i', key, '-p', String(port), 'operator@127.0.0.1', ...command,
   ];
   return new Promise((resolve, reject) => {
     const child = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SSH_AUTH_SOCK: '' } });

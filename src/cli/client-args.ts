@@ -112,6 +112,11 @@ export function clientSetup(v: CommonValues, cwd = '.'): { url: string; options:
       throw usage(`invalid broker URL "${url}"`);
     }
     profile = isLocal(host) ? readClientProfile(dataDir) : undefined;
+    // TLS material with a plain mqtt:// or ws:// URL would be silently unused: say so instead.
+    const tlsFlags = (['cafile', 'cert', 'key', 'psk', 'psk-identity', 'insecure'] as const).filter((f) => v[f] !== undefined && v[f] !== false);
+    if (tlsFlags.length > 0 && /^(mqtt|ws):/i.test(url)) {
+      throw usage(`${tlsFlags.map((f) => `--${f}`).join(', ')} need a TLS URL (mqtts:// or wss://), not ${url}`);
+    }
   } else {
     host = v.host ?? 'localhost';
     const port = intFlag('-p', v.port, 1, 65_535);

@@ -5,12 +5,14 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Broker } from '../../src/broker/broker.js';
 import { startListener, type RunningListener } from '../../src/broker/listeners.js';
 import { ensureDevPki, type DevPki } from '../../src/security/dev-pki.js';
 
-const MAIN = resolve('.build/src/cli/main.js');
+// Next to this test's build (.build, or a helper's own outDir), not a fixed folder.
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 let dir: string;
 let pki: DevPki;
 let other: DevPki;
@@ -161,4 +163,24 @@ test('--insecure warns on stderr that the broker certificate is not verified, an
   const r = await moat(['pub', '-h', '127.0.0.1', '-p', String(tls.address.port), '--insecure', '-t', topic, '-m', 'x'], { cwd: join(dir, 'other') });
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /WARNING: --insecure: the broker's certificate is NOT verified/);
+});
+
+test('TLS flags with a plain mqtt:// or ws:// URL are a one-line MOAT_ERR_CONFIG (exit 2), not silently ignored', async () => {
+  const port = String(tcp.address.port);
+  const cases: string[][] = [
+    ['pub', '-L', `mqtt://127.0.0.1:${port}`, '--cafile', '.moat/pki/ca.crt', '-t', 'x', '-m', 'y'],
+    ['pub', '-h', `mqtt://127.0.0.1:${port}`, '--cert', 'c.pem', '--key', 'k.pem', '-t', 'x', '-m', 'y'],
+    ['sub', '-L', `ws://127.0.0.1:${port}/mqtt`, '--psk', 'abcd', '--psk-identity', 'dev', '-t', 'x'],
+    ['sub', '-L', `mqtt://127.0.0.1:${port}`, '--insecure', '-t', 'x', '-C', '1'],
+  ];
+  for (const args of cases) {
+    const r = await moat(args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.err, /^moat: .*\(MOAT_ERR_CONFIG\)\n$/, args.join(' '));
+    assert.equal(r.err.split('\n').length, 2, 'one line');
+  }
+  // The same flags with a TLS URL are taken (and the plain URL without them still works).
+  const ok = await moat(['pub', '-L', `mqtts://localhost:${tls.address.port}`, '--cafile', '.moat/pki/ca.crt', '-t', 'x', '-m', 'y']);
+  assert.equal(ok.code, 0, ok.err);
+  assert.equal((await moat(['pub', '-L', `mqtt://127.0.0.1:${port}`, '-t', 'x', '-m', 'y'])).code, 0);
 });

@@ -89,16 +89,18 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
   });
   printBanner(io, { ...cfg, broker: { ...cfg.broker, allowAnonymous: anonymous.allowAnonymous } }, running);
   // Runs until SIGINT/SIGTERM, then stops gracefully and returns the exit code.
-  await new Promise<void>((resolve) => {
-    io.onSignal('SIGINT', resolve);
-    io.onSignal('SIGTERM', resolve);
+  // Runs until SIGINT/SIGTERM, or until the store fails (fail-stop: exit 1 so a supervisor restarts it).
+  const failed = await new Promise<boolean>((resolve) => {
+    io.onSignal('SIGINT', () => resolve(false));
+    io.onSignal('SIGTERM', () => resolve(false));
+    broker.once('storeFailed', () => resolve(true));
   });
   stopSys();
   broker.shutdown();
   await Promise.all(running.map((l) => l.close()));
-  await store.close();
-  io.err('moat broker stopped\n');
-  return 0;
+  await store.close().catch(() => undefined);
+  io.err(failed ? 'moat broker stopped: the store failed (see the log); restart it to recover from the store\n' : 'moat broker stopped\n');
+  return failed ? 1 : 0;
 }
 
 async function listenerSpecs(cfg: BrokerConfig, io: Io, log: TlsLog): Promise<ListenerSpec[]> {
@@ -127,7 +129,9 @@ async function tlsFor(l: ListenerConfig, cfg: BrokerConfig, io: Io, log: TlsLog)
     defaults = { certFile: pki.serverCertPath, keyFile: pki.serverKeyPath, caFile: pki.caCertPath };
   }
   const { cert: _c, key: _k, ...rest } = l;
-  const keys = defaults ? rest : l;
+  // With the dev PKI, its device certificates (the client profile's) are verified when presented: they
+  // are how `moat pub`/`moat sub` authenticate where anonymous clients are refused (no loopback listener).
+  const keys = defaults ? { ca: defaults.caFile, ...rest } : l;
   return prepareTls(listenerTlsOptions({ ticketKeyFile: join(cfg.dataDir, 'pki', 'tickets.key'), ...keys }, defaults ?? { certFile: l.cert!, keyFile: l.key! }), log, l.url);
 }
 

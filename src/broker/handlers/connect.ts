@@ -54,7 +54,9 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
 
   // With a TLS identity as username the CONNECT password is not checked: the handshake proved who it is.
   const credentials = tlsUser === undefined ? p.password : undefined;
-  const finish = (): void | Promise<void> => authenticate(c, p, credentials, () => accept(c, p, assigned, serverKeepAlive));
+  // The TLS identity vouches for the client, not for a user name it merely claims: that needs a password.
+  const vouched = tlsAuthenticated(c) && (tlsUser !== undefined || p.username === undefined);
+  const finish = (): void | Promise<void> => authenticate(c, p, credentials, vouched, () => accept(c, p, assigned, serverKeepAlive));
   if (props?.authenticationMethod !== undefined) {
     return startEnhancedAuth(c, props.authenticationMethod, props.authenticationData, finish);
   }
@@ -69,7 +71,7 @@ function tlsAuthenticated(c: Connection): boolean {
   return tls !== undefined && (tls.peerCertificate !== undefined || tls.pskIdentity !== undefined);
 }
 
-function authenticate(c: Connection, p: ConnectPacket, password: Buffer | undefined, onAllow: () => void): void | Promise<void> {
+function authenticate(c: Connection, p: ConnectPacket, password: Buffer | undefined, vouched: boolean, onAllow: () => void): void | Promise<void> {
   const { hooks, options } = c.broker;
   let answers: Array<AuthenticateVerdict | undefined> | Promise<Array<AuthenticateVerdict | undefined>> = [];
   if (hooks.authenticate.length > 0) {
@@ -80,7 +82,7 @@ function authenticate(c: Connection, p: ConnectPacket, password: Buffer | undefi
     if (c.state === ConnState.Closed) return;
     const deny = verdicts.find((v) => v?.verdict === 'deny');
     if (deny && deny.verdict === 'deny') return c.refuseConnect(deny.reasonCode ?? 0x86);
-    const allowed = verdicts.some((v) => v?.verdict === 'allow') || c.auth !== undefined || tlsAuthenticated(c)
+    const allowed = verdicts.some((v) => v?.verdict === 'allow') || c.auth !== undefined || vouched
       || options.allowAnonymous === true
       || (options.allowAnonymous === 'loopback' && LOOPBACK.test(c.transport.remoteAddress));
     if (!allowed) {

@@ -305,7 +305,7 @@ test('MOAT_PASSWORD_FILE and MOAT_ACL_FILE from the environment', async () => {
   }
 });
 
-test('TLS-PSK with pskUsername: the PSK identity is the username for the ACL, with anonymous access off', async () => {
+test('TLS-PSK with pskUsername: the PSK identity is the username for the ACL, with anonymous access off; an unmapped certificate does not vouch for a claimed user name', async () => {
   const key = randomBytes(16).toString('hex');
   writeFileSync(join(dir, 'psk.txt'), `dev-psk-1:${key}\n`);
   writeFileSync(join(dir, 'psk.yaml'), `
@@ -329,6 +329,15 @@ acl: ${aclFile}
     // Another identity's subtree: the SUBACK refuses it and mosquitto_sub says so (and exits 0).
     const denied = await run('mosquitto_sub', [...common, '-i', 'psk-sub2', '-t', 'devices/other/#', '-C', '1', '-W', '4']);
     assert.match(`${denied.stdout}${denied.stderr}`, /All subscription requests were denied/);
+    // A device certificate (verified, not mapped here: certUsername is off) authenticates the client,
+    // but not a user name it merely claims: that needs the password.
+    const cert = await issueDeviceCert(join(dir, 'data4', 'pki'), 'cam-7');
+    const tls = { ca: readFileSync(join(dir, 'data4', 'pki', 'ca.crt')), cert: cert.cert, key: cert.key, servername: 'localhost', rejectUnauthorized: true };
+    const url = `mqtts://127.0.0.1:${s.ports['mqtts']}`;
+    const ok = await mqtt.connectAsync(url, { ...tls, protocolVersion: 5, clientId: 'cam-7', reconnectPeriod: 0 });
+    await ok.endAsync();
+    await assert.rejects(mqtt.connectAsync(url, { ...tls, protocolVersion: 5, clientId: 'cam-7', username: 'ops', reconnectPeriod: 0 }),
+      (err: { code?: number }) => err.code === 0x86);
   } finally {
     s.child.kill('SIGKILL');
   }

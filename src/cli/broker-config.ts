@@ -11,6 +11,7 @@ import { CERT_IDENTITY_FIELDS, type CertIdentityField } from '../security/tls-id
 import { JWT_ALGORITHMS, type JwtAlgorithm } from '../security/jwt.js';
 import type { LoginBackoffOptions } from '../security/login-backoff.js';
 import { isTlsProfileName, TLS_PROFILES, type TlsProfileName } from '../security/tls-profiles.js';
+import { parseSshConfig, withSshListen, type SshConfig } from './ssh-config.js';
 
 export interface ListenerConfig {
   url: string;
@@ -42,7 +43,7 @@ export type StoreConfig =
   | { type: 'memory' }
   /** `path` defaults to <dataDir>/data/moat.db; `synchronous: full` fsyncs every commit. */
   | { type: 'sqlite'; path?: string; synchronous: 'full' | 'normal' }
-  | { type: 'redis'; url: string; prefix: string };
+  | { type: 'redis'; url: string; prefix: string; lockTtlSeconds?: number };
 
 /** JWT authentication (docs/security.md "JWT"): at least one of the key files; `audience` is required (null: any). */
 export interface JwtConfig {
@@ -80,6 +81,8 @@ export interface BrokerConfig {
   store: StoreConfig;
   auth: AuthConfig;
   acl?: AclConfig;
+  /** The SSH console (docs/ssh.md); off when absent. */
+  ssh?: SshConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   broker: Required<Omit<BrokerOptions, 'limits'>> & { limits: BrokerLimits };
 }
@@ -177,7 +180,7 @@ function store(key: string, v: unknown): StoreConfig {
   if (v === 'sqlite') return { type: 'sqlite', synchronous: 'full' };
   if (typeof v === 'string' && /^rediss?:\/\//.test(v)) return { type: 'redis', url: v, prefix: 'moat:' };
   if (!isRecord(v)) throw bad(key, 'must be memory, sqlite, a redis:// URL or a mapping with type');
-  const known: Record<string, string[]> = { memory: ['type'], sqlite: ['type', 'path', 'synchronous'], redis: ['type', 'url', 'prefix'] };
+  const known: Record<string, string[]> = { memory: ['type'], sqlite: ['type', 'path', 'synchronous'], redis: ['type', 'url', 'prefix', 'lockTtlSeconds'] };
   const type = v['type'];
   if (typeof type !== 'string' || !known[type]) throw bad(`${key}.type`, 'must be memory, sqlite or redis');
   for (const k of Object.keys(v)) if (!known[type]!.includes(k)) throw bad(`${key}.${k}`, `unknown key for a ${type} store; known: ${known[type]!.join(', ')}`);
@@ -185,7 +188,9 @@ function store(key: string, v: unknown): StoreConfig {
   if (type === 'redis') {
     const url = str(`${key}.url`, v['url']);
     if (!/^rediss?:\/\//.test(url)) throw bad(`${key}.url`, 'must be a redis:// or rediss:// URL');
-    return { type, url, prefix: v['prefix'] === undefined ? 'moat:' : str(`${key}.prefix`, v['prefix']) };
+    const out: StoreConfig = { type, url, prefix: v['prefix'] === undefined ? 'moat:' : str(`${key}.prefix`, v['prefix']) };
+    if (v['lockTtlSeconds'] !== undefined) out.lockTtlSeconds = int(`${key}.lockTtlSeconds`, v['lockTtlSeconds'], 1, 3600);
+    return out;
   }
   const synchronous = v['synchronous'] ?? 'full';
   if (synchronous !== 'full' && synchronous !== 'normal') throw bad(`${key}.synchronous`, 'must be full or normal');
@@ -282,6 +287,7 @@ function applyKey(cfg: BrokerConfig, key: string, v: unknown): void {
     case 'store': cfg.store = store(key, v); return;
     case 'auth': applyAuth(cfg, key, v); return;
     case 'acl': cfg.acl = acl(key, v); return;
+    case 'ssh': cfg.ssh = parseSshConfig(key, v); return;
     case 'logLevel':
       if (typeof v !== 'string' || !LOG_LEVELS.includes(v)) throw bad(key, `must be one of ${LOG_LEVELS.join(', ')}`);
       cfg.logLevel = v as BrokerConfig['logLevel'];
@@ -295,7 +301,7 @@ function applyKey(cfg: BrokerConfig, key: string, v: unknown): void {
       for (const [name, value] of Object.entries(v)) applyLimit(cfg, name, value);
       return;
     default:
-      throw bad(key, 'unknown key; known: listeners, dataDir, store, auth, acl, logLevel, allowAnonymous, maximumQoS, retainAvailable, sysInterval, limits');
+      throw bad(key, 'unknown key; known: listeners, dataDir, store, auth, acl, ssh, logLevel, allowAnonymous, maximumQoS, retainAvailable, sysInterval, limits');
   }
 }
 
@@ -313,7 +319,7 @@ export function loadConfigFile(path: string, cfg: BrokerConfig): void {
 
 /**
  * MOAT_LISTEN (comma-separated URLs), MOAT_DATA_DIR, MOAT_STORE, MOAT_LOG_LEVEL, MOAT_ALLOW_ANONYMOUS,
- * MOAT_LIMIT_<NAME>, MOAT_PASSWORD_FILE, MOAT_ACL_FILE.
+ * MOAT_LIMIT_<NAME>, MOAT_PASSWORD_FILE, MOAT_ACL_FILE, MOAT_SSH (HOST:PORT of the SSH console).
  */
 export function applyEnv(cfg: BrokerConfig, env: Record<string, string | undefined>): void {
   const map: Record<string, string> = {
@@ -326,6 +332,7 @@ export function applyEnv(cfg: BrokerConfig, env: Record<string, string | undefin
     else if (name.startsWith('MOAT_LIMIT_')) applyLimit(cfg, camel(name.slice('MOAT_LIMIT_'.length)), value);
     else if (name === 'MOAT_PASSWORD_FILE') setPasswordFile(cfg, name, value);
     else if (name === 'MOAT_ACL_FILE') setAclFile(cfg, name, value);
+    else if (name === 'MOAT_SSH') cfg.ssh = withSshListen(cfg.ssh, name, value);
     else if (map[name]) applyKey(cfg, map[name]!, value);
     else throw new MoatError('MOAT_ERR_CONFIG', `environment variable ${name} is not a Moat setting`);
   }
@@ -351,6 +358,8 @@ export interface BrokerFlags {
   allowAnonymous?: string;
   passwordFile?: string;
   aclFile?: string;
+  /** `--ssh HOST:PORT`: the SSH console's address; the config file's other ssh keys stay. */
+  ssh?: string;
   limits: Array<[string, string]>;
 }
 
@@ -366,6 +375,7 @@ export function resolveBrokerConfig(flags: BrokerFlags, env: Record<string, stri
   if (flags.allowAnonymous !== undefined) applyKey(cfg, 'allowAnonymous', flags.allowAnonymous);
   if (flags.passwordFile !== undefined) setPasswordFile(cfg, '--password-file', flags.passwordFile);
   if (flags.aclFile !== undefined) setAclFile(cfg, '--acl-file', flags.aclFile);
+  if (flags.ssh !== undefined) cfg.ssh = withSshListen(cfg.ssh, '--ssh', flags.ssh);
   for (const [k, v] of flags.limits) applyLimit(cfg, k, v);
   return cfg;
 }

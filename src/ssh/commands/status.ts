@@ -14,7 +14,7 @@ export const status: Command = {
       ['bytes in/out', `${s.bytesIn} / ${s.bytesOut}`], ['dropped', s.dropped], ['store', s.store],
     ]));
     const tls = Object.entries(s.tls);
-    if (tls.length > 0) ctx.out(`\n${formatTable(['TLS', 'COUNT'], tls.map(([k, v]) => [k.replace(/^tls\/handshakes\//, 'handshakes '), v]))}`);
+    if (tls.length > 0) ctx.out(`\n${formatTable(['TLS HANDSHAKES', 'COUNT'], tls.map(([k, v]) => [k.replace(/^tls\/handshakes\//, ''), v]))}`);
     return 0;
   },
 };

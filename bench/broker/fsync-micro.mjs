@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * What one durable commit costs on a filesystem: append 4 KiB to a file and fdatasync it (the WAL
- * commit of SQLite with synchronous=FULL is an append plus an fdatasync), `n` times; also fsync.
+ * What one durable commit costs on a filesystem: append 4 KiB to a file and fdatasync it, `n` times;
+ * then the same with fsync (the WAL commit of SQLite with synchronous=FULL is appends plus an fsync,
+ * or an fdatasync where SQLite is built with it).
  *
  *   node bench/broker/fsync-micro.mjs [DIR] [--n=200]
  *

@@ -41,7 +41,7 @@ const root = join(here, '..', '..');
 
 const VARIANTS = {
   'moat-memory': { broker: 'moat', label: 'Moat, --store memory', store: 'memory', fsync: 'none (nothing on disk)' },
-  'moat-sqlite': { broker: 'moat', label: 'Moat, --store sqlite (default)', store: 'sqlite', fsync: 'synchronous=FULL: fdatasync per commit (one commit per event-loop turn)' },
+  'moat-sqlite': { broker: 'moat', label: 'Moat, --store sqlite (default)', store: 'sqlite', fsync: 'synchronous=FULL: fsync per commit (one commit per event-loop turn)' },
   'moat-sqlite-normal': { broker: 'moat', label: 'Moat, SQLite synchronous: normal', store: 'sqlite-normal', fsync: 'synchronous=NORMAL: WAL synced at checkpoints only' },
   'moat-redis': { broker: 'moat', label: 'Moat, --store redis://…', store: 'redis', fsync: 'Redis\'s own (see its appendonly/save settings)' },
   'mosquitto-persist': { broker: 'mosquitto', label: 'Mosquitto, persistence true', persistence: true, fsync: 'none per message: mosquitto.db written at autosave (1800 s) and shutdown' },

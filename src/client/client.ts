@@ -9,9 +9,9 @@ import {
 } from '../codec/index.js';
 import { ClientEngine, ClientState, type EnginePort } from './engine.js';
 import { ClientErr, clientError, hex } from './errors.js';
-import { engineOptions, toBuffer, type ClientOptions, type Payload, type RequestOptions } from './options.js';
+import { engineOptions, hideSecrets, toBuffer, type ClientOptions, type Payload, type RequestOptions } from './options.js';
 import { Subscription } from './subscription.js';
-import { TlsSessionCache, openSocketLink, parseTarget, type AbortLink, type Link, type Target } from './transport.js';
+import { DEFAULT_HIGH_WATER_MARK, TlsSessionCache, openSocketLink, parseTarget, type AbortLink, type Link, type Target } from './transport.js';
 import {
   systemClock, type Clock, type ConnectInfo, type Message, type PublishOptions, type PublishResult,
   type SubscribeOptions,
@@ -45,8 +45,15 @@ export class MqttClient extends EventEmitter {
   /** The last connection's CONNACK information. */
   info: ConnectInfo | undefined;
 
-  constructor(url: string, private readonly options: ClientOptions = {}) {
+  /** The options in force; credentials (password, psk, key, passphrase) are there but not enumerable. */
+  readonly options: ClientOptions;
+
+  constructor(url: string, options: ClientOptions = {}) {
     super();
+    this.options = hideSecrets(options);
+    if (options.highWaterMark !== undefined && !(options.highWaterMark >= 1)) {
+      throw clientError(ClientErr.config, `highWaterMark must be ≥ 1, not ${String(options.highWaterMark)}`);
+    }
     this.target = parseTarget(url);
     this.tlsCache = new TlsSessionCache(options.tlsSessionStore);
     this.version = options.protocolVersion ?? 5;
@@ -72,7 +79,20 @@ export class MqttClient extends EventEmitter {
     return this.engine.outbound.inflight;
   }
 
-  /** Publishes waiting (offline, or for the broker's Receive Maximum). */
+  /** Payload + topic bytes of the QoS 1/2 publishes sent and not yet acknowledged (≤ `maxInflightBytes`). */
+  get inflightBytes(): number {
+    return this.engine.outbound.inflightBytes;
+  }
+
+  /**
+   * Bytes handed to the socket and not yet flushed to the operating system. Publishes wait while it
+   * is at the high-water mark, so it stays below the mark plus one packet (and the odd acknowledgement).
+   */
+  get bufferedAmount(): number {
+    return this.link?.buffered ?? 0;
+  }
+
+  /** Publishes waiting (offline, for the broker's Receive Maximum, `maxInflightBytes` or the socket). */
   get queued(): number {
     return this.engine.outbound.queue.length;
   }
@@ -96,9 +116,10 @@ export class MqttClient extends EventEmitter {
   }
 
   /**
-   * Resolves when the flow for the QoS completes: at once for QoS 0 (once written), at PUBACK for
-   * QoS 1, at PUBCOMP for QoS 2. Rejects with MOAT_ERR_PUBLISH_REFUSED (reasonCode = the broker's)
-   * on a negative ack. Offline, it waits in the bounded queue.
+   * Resolves when the flow for the QoS completes: QoS 0 once its bytes were handed to the socket (which
+   * happens only while the socket's unflushed bytes are under the high-water mark), QoS 1 at PUBACK,
+   * QoS 2 at PUBCOMP. Rejects with MOAT_ERR_PUBLISH_REFUSED (reasonCode = the broker's) on a negative
+   * ack. Offline, or while the socket or the broker's limits hold it back, it waits in the bounded queue.
    */
   publish(topic: string, payload: Payload, opts: PublishOptions = {}): Promise<PublishResult> {
     return new Promise((resolve, reject) => {
@@ -308,6 +329,9 @@ export class MqttClient extends EventEmitter {
     const seq = ++this.linkSeq;
     const decoder = new PacketDecoder({ protocolVersion: this.version, maxPacketSize: this.options.maximumPacketSize ?? 1_048_576 });
     const events = {
+      drain: (): void => {
+        if (seq === this.linkSeq) this.engine.drained();
+      },
       data: (chunk: Buffer): void => {
         if (seq !== this.linkSeq) return;
         try {
@@ -333,8 +357,9 @@ export class MqttClient extends EventEmitter {
       this.engine.linkUp();
     };
     const t = this.target;
-    this.pendingLink = t.scheme === 'ws' || t.scheme === 'wss' ? openWebSocketLink(t, this.options, this.tlsCache, events, up)
-      : openSocketLink(t, this.options, this.tlsCache, events, up);
+    const mark = this.options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.pendingLink = t.scheme === 'ws' || t.scheme === 'wss' ? openWebSocketLink(t, this.options, this.tlsCache, events, up, mark)
+      : openSocketLink(t, this.options, this.tlsCache, events, up, mark);
   }
 }
 

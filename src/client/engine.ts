@@ -45,6 +45,8 @@ export interface EngineOptions {
   backoff: Backoff;
   queue?: OfflineQueueOptions;
   store?: InflightStore;
+  /** Payload + topic bytes of QoS 1/2 messages sent and not yet acknowledged; beyond it they wait. */
+  maxInflightBytes?: number;
   /** v5 enhanced authentication (AUTH exchange). */
   auth?: EnhancedAuth;
 }
@@ -54,7 +56,8 @@ export interface EnginePort {
   readonly clock: Clock;
   /** Open a new link; answer with `linkUp()` or `linkDown(err)`. */
   openLink(): void;
-  write(bytes: Buffer): void;
+  /** False when the link's unflushed bytes reached its high-water mark: `drained()` follows. */
+  write(bytes: Buffer): boolean | void;
   /** Flush and close the current link; `linkDown` follows. */
   closeLink(): void;
   connected(info: Omit<ConnectInfo, 'isResumed'>): void;
@@ -88,6 +91,8 @@ export class ClientEngine {
   private backoffTimer: unknown;
   private endTimer: unknown;
   private endWaiters: Array<() => void> = [];
+  /** The link's buffer is at its high-water mark: publishes wait for `drained()`. */
+  private blocked = false;
 
   constructor(readonly options: EngineOptions, private readonly port: EnginePort) {
     this.clientId = options.clientId;
@@ -96,10 +101,11 @@ export class ClientEngine {
       get version(): ProtocolVersion { return options.version; },
       get limits(): ServerLimits { return engine.limits; },
       get online(): boolean { return engine.state === ClientState.Connected || engine.state === ClientState.Ending; },
+      get writable(): boolean { return !engine.blocked; },
       write: (bytes: Buffer) => this.write(bytes),
     };
     const store = options.store ?? new MemoryInflightStore();
-    this.outbound = new Outbound(link, new OfflineQueue(options.queue), store, this.ids, this.outAliases);
+    this.outbound = new Outbound(link, new OfflineQueue(options.queue), store, this.ids, this.outAliases, options.maxInflightBytes);
     this.requests = new Requests(link, this.ids, () => {});
     this.auth = options.auth && options.version === 5 ? new AuthExchange(options.auth, {
       get connectionSeq(): number { return engine.connectionSeq; },
@@ -130,7 +136,16 @@ export class ClientEngine {
 
   private write(bytes: Buffer): void {
     this.keepAlive.sent();
-    this.port.write(bytes);
+    if (this.port.write(bytes) === false) this.blocked = true;
+  }
+
+  /** The link flushed below its high-water mark: waiting publishes may go. */
+  drained(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    if (this.state !== ClientState.Connected && this.state !== ClientState.Ending) return;
+    this.outbound.pump();
+    this.checkEnded();
   }
 
   /** The transport is up (TLS handshake done): CONNECT is the first packet [MQTT-3.1.0-1]. */
@@ -138,6 +153,7 @@ export class ClientEngine {
     if (this.state !== ClientState.Opening) return;
     this.state = ClientState.AwaitConnack;
     this.connectionSeq++;
+    this.blocked = false; // a new link, an empty buffer
     this.write(encodePacket(this.connectPacket(), this.options.version));
   }
 

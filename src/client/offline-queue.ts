@@ -18,7 +18,8 @@ export interface PendingPublish {
   reject(err: MoatError): void;
 }
 
-const sizeOf = (p: PendingPublish): number => p.payload.length + Buffer.byteLength(p.topic);
+/** What a message costs in the queue and in flight: payload + topic bytes. */
+export const sizeOf = (p: { payload: Buffer; topic: string }): number => p.payload.length + Buffer.byteLength(p.topic);
 
 export class OfflineQueue {
   readonly maxMessages: number;

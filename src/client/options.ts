@@ -36,6 +36,16 @@ export interface ClientOptions extends TlsOptions {
   queue?: OfflineQueueOptions;
   /** Where QoS 1/2 in-flight state lives. Default: memory. */
   store?: InflightStore;
+  /**
+   * Payload + topic bytes of QoS 1/2 messages sent and not yet acknowledged; publishes beyond wait in
+   * the queue (a single larger message goes alone). Default 8 MiB.
+   */
+  maxInflightBytes?: number;
+  /**
+   * Bytes written to the socket and not yet flushed to the operating system at which publishes stop
+   * and wait for it to drain (back-pressure). Default 64 KiB.
+   */
+  highWaterMark?: number;
   /** v5 enhanced authentication: method, first data, and the answer to each challenge. */
   auth?: EnhancedAuth;
   /** Keeps the TLS session ticket beyond the process, so a restarted client resumes too. */
@@ -55,11 +65,32 @@ export type Payload = string | Buffer | Uint8Array;
 export const toBuffer = (p: Payload): Buffer => (typeof p === 'string' ? Buffer.from(p, 'utf8')
   : Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
 
+/** Options that are credentials: kept, but never enumerated, serialised or inspected. */
+const SECRETS = ['password', 'psk', 'key', 'passphrase'] as const;
+
+/**
+ * Makes `key` of `o` non-enumerable (same value): `Object.keys`, `JSON.stringify`, spreading and
+ * `util.inspect` no longer show it, so logging a client or its options cannot leak a credential.
+ */
+export function hideProperty<T extends object>(o: T, key: PropertyKey): T {
+  if (Object.prototype.hasOwnProperty.call(o, key)) {
+    Object.defineProperty(o, key, { value: (o as Record<PropertyKey, unknown>)[key], enumerable: false, writable: false, configurable: true });
+  }
+  return o;
+}
+
+/** A shallow copy of the caller's options with the credentials hidden (the caller's object is left alone). */
+export function hideSecrets(options: ClientOptions): ClientOptions {
+  const copy: ClientOptions = { ...options };
+  for (const k of SECRETS) hideProperty(copy, k);
+  return copy;
+}
+
 export function engineOptions(options: ClientOptions): EngineOptions {
   const version = options.protocolVersion ?? 5;
   const rc = options.reconnect === false ? { enabled: false } : options.reconnect ?? {};
   const will = options.will;
-  return {
+  return hideProperty({
     version,
     clientId: options.clientId ?? `moat-${randomBytes(6).toString('hex')}`,
     clean: options.clean ?? true,
@@ -83,6 +114,7 @@ export function engineOptions(options: ClientOptions): EngineOptions {
     backoff: exponentialBackoff(rc.initialDelay ?? 500, rc.maxDelay ?? 30_000, options.random),
     ...(options.queue ? { queue: options.queue } : {}),
     ...(options.store ? { store: options.store } : {}),
+    ...(options.maxInflightBytes !== undefined ? { maxInflightBytes: options.maxInflightBytes } : {}),
     ...(options.auth ? { auth: options.auth } : {}),
-  };
+  } satisfies EngineOptions as EngineOptions, 'password');
 }

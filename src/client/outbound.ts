@@ -10,7 +10,7 @@ import {
 } from '../codec/index.js';
 import { ClientErr, clientError, hex } from './errors.js';
 import { OutState, type InflightStore, type OutgoingRecord } from './inflight-store.js';
-import type { OfflineQueue, PendingPublish } from './offline-queue.js';
+import { sizeOf, type OfflineQueue, type PendingPublish } from './offline-queue.js';
 import type { PacketIds } from './packet-ids.js';
 import type { OutgoingAliases } from './topic-aliases.js';
 import type { PublishResult } from './types.js';
@@ -33,8 +33,13 @@ export interface OutboundLink {
   readonly limits: ServerLimits;
   /** True while a CONNACK-accepted connection is up. */
   readonly online: boolean;
+  /** False while the link's unflushed bytes are at its high-water mark (back-pressure). */
+  readonly writable: boolean;
   write(bytes: Buffer): void;
 }
+
+/** Default bound on the payload + topic bytes of unacknowledged QoS 1/2 messages. */
+export const DEFAULT_MAX_INFLIGHT_BYTES = 8 * 1024 * 1024;
 
 interface Settle { resolve(r: PublishResult): void; reject(e: MoatError): void }
 
@@ -42,6 +47,13 @@ export class Outbound {
   private readonly settle = new Map<number, Settle>();
   /** Records in the store, counted here: `store.outgoing()` copies, and the window is checked per send. */
   private inflightCount: number;
+  /** Their payload + topic bytes. */
+  private bytesInflight: number;
+  /**
+   * Records of a resumed session not resent yet on this connection: the new CONNACK's Receive Maximum
+   * may be smaller than the number kept, so they go out as acknowledgements make room [MQTT-4.9.0-2].
+   */
+  private held: number[] = [];
 
   constructor(
     private readonly link: OutboundLink,
@@ -49,16 +61,24 @@ export class Outbound {
     readonly store: InflightStore,
     private readonly ids: PacketIds,
     private readonly aliases: OutgoingAliases,
+    readonly maxInflightBytes = DEFAULT_MAX_INFLIGHT_BYTES,
   ) {
+    if (!(maxInflightBytes >= 1)) throw clientError(ClientErr.config, `maxInflightBytes must be ≥ 1, not ${String(maxInflightBytes)}`);
     // Records from a durable store survive a restart: their identifiers stay taken.
     const restored = store.outgoing();
     for (const r of restored) ids.claim(r.packetId);
     this.inflightCount = restored.length;
+    this.bytesInflight = restored.reduce((n, r) => n + sizeOf(r), 0);
   }
 
   /** QoS 1/2 messages sent and not yet completed. */
   get inflight(): number {
     return this.inflightCount;
+  }
+
+  /** Payload + topic bytes of the QoS 1/2 messages sent and not yet completed. */
+  get inflightBytes(): number {
+    return this.bytesInflight;
   }
 
   get idle(): boolean {
@@ -69,12 +89,26 @@ export class Outbound {
     if (this.queue.push(p)) this.pump();
   }
 
-  /** Sends what the send quota allows, in order; QoS 0 behind a blocked QoS 1/2 waits too (ordering). */
+  /**
+   * Sends what the send quota allows, in order: first the resumed session's records still held, then
+   * the queue. Everything waits while the link is over its high-water mark; QoS 1/2 also for the
+   * Receive Maximum and `maxInflightBytes` (one message larger than the bound goes alone). QoS 0
+   * behind a blocked QoS 1/2 waits too (ordering).
+   */
   pump(): void {
-    while (this.link.online) {
+    while (this.link.online && this.link.writable && this.held.length > 0
+      && this.inflight - this.held.length < this.link.limits.receiveMaximum) {
+      const rec = this.store.getOutgoing(this.held.shift()!);
+      if (rec) this.resend(rec);
+    }
+    if (this.held.length > 0) return;
+    while (this.link.online && this.link.writable) {
       const head = this.queue.peek();
       if (!head) return;
-      if (head.qos > 0 && this.inflight >= this.link.limits.receiveMaximum) return; // [MQTT-4.9.0-2]
+      if (head.qos > 0) {
+        if (this.inflight >= this.link.limits.receiveMaximum) return; // [MQTT-4.9.0-2]
+        if (this.inflight > 0 && this.bytesInflight + sizeOf(head) > this.maxInflightBytes) return;
+      }
       this.queue.shift();
       // No packet identifier free: wait for an ack (or a SUBACK/UNSUBACK) to release one.
       if (!this.send(head)) return;
@@ -134,6 +168,7 @@ export class Outbound {
       };
       this.store.putOutgoing(record);
       this.inflightCount++;
+      this.bytesInflight += sizeOf(record);
       this.settle.set(packetId, { resolve: p.resolve, reject: p.reject });
     }
     this.link.write(bytes);
@@ -161,8 +196,7 @@ export class Outbound {
   }
 
   private finish(rec: OutgoingRecord, code: number): void {
-    this.store.deleteOutgoing(rec.packetId);
-    this.inflightCount--;
+    this.forget(rec);
     this.ids.release(rec.packetId);
     const s = this.settle.get(rec.packetId);
     this.settle.delete(rec.packetId);
@@ -172,6 +206,25 @@ export class Outbound {
       s?.resolve({ reasonCode: code, packetId: rec.packetId });
     }
     this.pump();
+  }
+
+  /** The record leaves the store and the counts; its packet identifier is free again. */
+  private forget(rec: OutgoingRecord): void {
+    this.store.deleteOutgoing(rec.packetId);
+    this.inflightCount--;
+    this.bytesInflight -= sizeOf(rec);
+    const h = this.held.indexOf(rec.packetId);
+    if (h >= 0) this.held.splice(h, 1);
+  }
+
+  /** A record of the resumed session on the new connection: PUBREL, or PUBLISH with DUP set. */
+  private resend(rec: OutgoingRecord): void {
+    if (rec.state === OutState.AwaitPubcomp) return this.sendPubrel(rec.packetId);
+    const packet: PublishPacket = {
+      type: 'publish', topic: rec.topic, payload: rec.payload, qos: rec.qos, retain: rec.retain, dup: true,
+      packetId: rec.packetId, ...(rec.properties ? { properties: rec.properties } : {}),
+    };
+    this.link.write(encodePacket(packet, this.link.version));
   }
 
   private sendPubrel(packetId: number): void {
@@ -186,23 +239,14 @@ export class Outbound {
    */
   resume(sessionPresent: boolean): void {
     const records = this.store.outgoing();
+    this.held = [];
     if (sessionPresent) {
-      for (const rec of records) {
-        if (rec.state === OutState.AwaitPubcomp) {
-          this.sendPubrel(rec.packetId);
-          continue;
-        }
-        const packet: PublishPacket = {
-          type: 'publish', topic: rec.topic, payload: rec.payload, qos: rec.qos, retain: rec.retain, dup: true,
-          packetId: rec.packetId, ...(rec.properties ? { properties: rec.properties } : {}),
-        };
-        this.link.write(encodePacket(packet, this.link.version));
-      }
+      // Resent through pump(): at most the new Receive Maximum on the wire; the rest as acks arrive.
+      this.held = records.map((r) => r.packetId);
     } else {
       const again: PendingPublish[] = [];
       for (const rec of records) {
-        this.store.deleteOutgoing(rec.packetId);
-        this.inflightCount--;
+        this.forget(rec);
         this.ids.release(rec.packetId);
         const s = this.settle.get(rec.packetId);
         this.settle.delete(rec.packetId);
@@ -223,6 +267,7 @@ export class Outbound {
 
   /** The client is closing for good: every waiting publish rejects with `err`. */
   rejectAll(err: MoatError): void {
+    this.held = [];
     this.queue.rejectAll(err);
     for (const [id, s] of this.settle) {
       s.reject(err);

@@ -34,6 +34,8 @@ export interface TlsOptions {
 
 export interface LinkEvents {
   data(chunk: Buffer): void;
+  /** The bytes not yet flushed fell below the high-water mark after a write() had answered false. */
+  drain(): void;
   /** Once, when the link is gone for whatever reason. */
   close(err?: MoatError): void;
 }
@@ -43,7 +45,13 @@ export interface Link {
   readonly isResumed: boolean;
   /** Settles when the underlying socket is closed (everything written was flushed or it failed). */
   readonly closed: Promise<void>;
-  write(bytes: Buffer): void;
+  /**
+   * Hands bytes to the socket. False when the bytes handed over and not yet flushed to the operating
+   * system reached the high-water mark: the caller should wait for `drain` before writing more.
+   */
+  write(bytes: Buffer): boolean;
+  /** Bytes handed to the socket and not yet flushed to the operating system. */
+  readonly buffered: number;
   /** Flushes what was written, then closes. */
   end(): void;
   destroy(): void;
@@ -102,12 +110,45 @@ export class TlsSessionCache {
   }
 }
 
+/** Default high-water mark of a link: bytes written and not yet flushed before publishes wait. */
+export const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * Counts the bytes handed to a socket until its write callback says they were flushed, the same way
+ * for TCP, TLS and WebSocket (whose `send` has no return value), and says when to stop and resume.
+ */
+export class WriteGauge {
+  private pending = 0;
+  private blocked = false;
+
+  constructor(private readonly mark: number, private readonly onDrain: () => void) {}
+
+  get buffered(): number {
+    return this.pending;
+  }
+
+  /** Counts `n` bytes written; returns the callback to call once they are flushed and whether under the mark. */
+  add(n: number): [flushed: () => void, underMark: boolean] {
+    this.pending += n;
+    if (this.pending >= this.mark) this.blocked = true;
+    return [() => this.flushed(n), !this.blocked];
+  }
+
+  private flushed(n: number): void {
+    this.pending -= n;
+    if (this.blocked && this.pending < this.mark) {
+      this.blocked = false;
+      this.onDrain();
+    }
+  }
+}
+
 /** Drops a link that is still opening (TCP connect, TLS or WebSocket handshake). */
 export type AbortLink = () => void;
 
 /** Opens the link; the returned handle destroys the socket while it is still opening. */
 export function openSocketLink(target: Target, tls: TlsOptions, cache: TlsSessionCache, events: LinkEvents,
-  onUp: (link: Link) => void): AbortLink {
+  onUp: (link: Link) => void, highWaterMark = DEFAULT_HIGH_WATER_MARK): AbortLink {
   let socket: Socket | TLSSocket;
   let closed = false;
   let failure: MoatError | undefined;
@@ -141,18 +182,22 @@ export function openSocketLink(target: Target, tls: TlsOptions, cache: TlsSessio
   }
   socket.setNoDelay(true);
   const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const gauge = new WriteGauge(highWaterMark, () => { if (!closed) events.drain(); });
   const up = (): void => {
     const link: Link = {
       isResumed: secure ? (socket as TLSSocket).isSessionReused() : false,
       closed: gone,
+      get buffered() { return gauge.buffered; },
       write: (b) => {
-        if (closed) return;
+        if (closed) return true;
         // Packets written in one tick leave in one segment: cork now, uncork once the tick is over.
         if (socket.writableCorked === 0) {
           socket.cork();
           process.nextTick(() => socket.uncork());
         }
-        socket.write(b);
+        const [flushed, underMark] = gauge.add(b.length);
+        socket.write(b, flushed);
+        return underMark;
       },
       end: () => {
         if (closed) return;

@@ -6,10 +6,10 @@ import { isIP, type createConnection as netCreateConnection } from 'node:net';
 import type { MoatError } from '../codec/index.js';
 import { ClientErr, clientError } from './errors.js';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { linkError, type AbortLink, type Link, type LinkEvents, type Target, type TlsOptions, type TlsSessionCache } from './transport.js';
+import { DEFAULT_HIGH_WATER_MARK, WriteGauge, linkError, type AbortLink, type Link, type LinkEvents, type Target, type TlsOptions, type TlsSessionCache } from './transport.js';
 
 export function openWebSocketLink(target: Target, tls: TlsOptions, cache: TlsSessionCache, events: LinkEvents,
-  onUp: (link: Link) => void): AbortLink {
+  onUp: (link: Link) => void, highWaterMark = DEFAULT_HIGH_WATER_MARK): AbortLink {
   let closed = false;
   let aborted = false;
   let terminate: (() => void) | undefined;
@@ -37,10 +37,18 @@ export function openWebSocketLink(target: Target, tls: TlsOptions, cache: TlsSes
     ws.binaryType = 'nodebuffer';
     terminate = () => ws.terminate();
     const gone = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    // `send` has no return value: its callback (the frame flushed to the socket) drives the gauge.
+    const gauge = new WriteGauge(highWaterMark, () => { if (!closed) events.drain(); });
     ws.on('open', () => onUp({
       isResumed: secure && socket ? socket.isSessionReused() : false,
       closed: gone,
-      write: (b) => { if (!closed) ws.send(b); },
+      get buffered() { return gauge.buffered; },
+      write: (b) => {
+        if (closed) return true;
+        const [flushed, underMark] = gauge.add(b.length);
+        ws.send(b, flushed);
+        return underMark;
+      },
       end: () => { if (!closed) ws.close(1000); },
       destroy: () => ws.terminate(),
     }));

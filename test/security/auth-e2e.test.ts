@@ -28,6 +28,7 @@ const data = join(dir, 'data');
 const ALICE_PW = `alice-${randomBytes(6).toString('hex')}-pw`;
 const OPS_PW = `ops-${randomBytes(6).toString('hex')}-pw`;
 const WRONG_PW = `wrong-${randomBytes(6).toString('hex')}-pw`;
+const BOB_PW = `bob-${randomBytes(6).toString('hex')}-pw`;
 const JWT_SECRET = randomBytes(32).toString('base64url');
 const AUDIENCE = 'moat-e2e';
 
@@ -259,12 +260,32 @@ test('SIGHUP: a new ACL applies to new subscriptions on a live connection; a bro
   writeFileSync(aclFile, ACL);
 });
 
+test('SIGHUP: the password file is read again (a new user gets in); a broken one keeps the old table', async () => {
+  const users = join(dir, 'users');
+  const original = readFileSync(users, 'utf8');
+  await passwd(users, 'bob', BOB_PW);
+  assert.equal((await connectRaw(b.ports['mqtt']!, { username: 'bob', password: BOB_PW })).code, 0x86, 'not before the reload');
+  const reloads = (): number => b.stderr.split('password file reloaded').length - 1;
+  const before = reloads();
+  b.child.kill('SIGHUP');
+  await eventually(() => reloads() > before, 5000, 'password file reloaded in the log');
+  (await connected(b.ports['mqtt']!, { clientId: 'bob-1', username: 'bob', password: BOB_PW })).end();
+
+  writeFileSync(users, 'this line is not user:hash\n');
+  b.child.kill('SIGHUP');
+  await eventually(() => b.stderr.includes('password file reload failed'), 5000, 'password file reload failure in the log');
+  assert.match(b.stderr, /"code":"MOAT_ERR_PASSWORD_FILE"/);
+  (await connected(b.ports['mqtt']!, { clientId: 'bob-2', username: 'bob', password: BOB_PW })).end();
+  (await connected(b.ports['mqtt']!, { clientId: 'alice-4', username: 'alice', password: ALICE_PW })).end();
+  writeFileSync(users, original, { mode: 0o600 });
+});
+
 test('the log at debug level holds no password and no token', async () => {
   // Something was logged at debug, so the check is not vacuous.
   assert.match(b.stderr, /authentication succeeded/);
   assert.match(b.stderr, /authentication failed/);
   assert.match(b.stderr, /MOAT_ERR_JWT_EXPIRED/);
-  for (const secret of [ALICE_PW, OPS_PW, WRONG_PW, JWT_SECRET, VALID_JWT, EXPIRED_JWT, VALID_JWT.split('.')[2]!]) {
+  for (const secret of [ALICE_PW, OPS_PW, WRONG_PW, BOB_PW, JWT_SECRET, VALID_JWT, EXPIRED_JWT, VALID_JWT.split('.')[2]!]) {
     assert.ok(!b.stderr.includes(secret), 'stderr must not contain a secret');
     assert.ok(!b.stdout.includes(secret), 'stdout must not contain a secret');
   }

@@ -1,10 +1,12 @@
 /**
- * An InflightStore kept in one JSON file, rewritten (write to a temporary file, then rename, so a
- * crash leaves the old or the new state, never half of one) on every change. Enough for a device that
- * publishes a few QoS 1/2 messages a second and must survive a restart without losing or duplicating a
- * QoS 2 message; a SQLite store for higher rates is still to come.
+ * An InflightStore kept in one JSON file, rewritten on every change: written to a temporary file and
+ * fsync'd, renamed over the old one, then the folder fsync'd — so a crash or a power loss leaves the
+ * old or the new state, never half of one, and a change is on disk before the packet it records goes
+ * out. Enough for a device that publishes a few QoS 1/2 messages a second and must survive a restart
+ * without losing or duplicating a QoS 2 message; `moat/client/sqlite-store` for higher rates.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { MoatError } from '../codec/index.js';
 import type { InflightStore, OutgoingRecord } from './inflight-store.js';
 
@@ -14,9 +16,9 @@ interface FileRecord extends Omit<OutgoingRecord, 'payload' | 'properties'> {
 }
 
 /** Buffers inside properties (correlation data) survive JSON as base64. */
-const encodeProps = (p: OutgoingRecord['properties']): Record<string, unknown> | undefined => p === undefined ? undefined
+export const encodeProps = (p: OutgoingRecord['properties']): Record<string, unknown> | undefined => p === undefined ? undefined
   : Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Buffer.isBuffer(v) ? { $b64: v.toString('base64') } : v]));
-const decodeProps = (p: Record<string, unknown> | undefined): OutgoingRecord['properties'] => p === undefined ? undefined
+export const decodeProps = (p: Record<string, unknown> | undefined): OutgoingRecord['properties'] => p === undefined ? undefined
   : Object.fromEntries(Object.entries(p).map(([k, v]) => [k, v !== null && typeof v === 'object' && '$b64' in v
     ? Buffer.from(String((v as { $b64: string }).$b64), 'base64') : v])) as OutgoingRecord['properties'];
 
@@ -51,8 +53,16 @@ export class FileInflightStore implements InflightStore {
       return { ...r, payload: r.payload.toString('base64'), ...(props ? { properties: props } : {}) };
     });
     const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ outgoing, incoming: [...this.inc] }));
+    // Payloads are the application's data: owner only.
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify({ outgoing, incoming: [...this.inc] }));
+      fsyncSync(fd); // the new content is on disk before it replaces the old
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.path);
+    syncFolder(dirname(this.path)); // and the rename itself survives a power loss
   }
 
   putOutgoing(record: OutgoingRecord): void {
@@ -83,5 +93,16 @@ export class FileInflightStore implements InflightStore {
     if (this.inc.size === 0) return;
     this.inc.clear();
     this.save();
+  }
+}
+
+/** fsync of a folder makes a rename in it durable (POSIX); Windows cannot open a folder for it. */
+function syncFolder(path: string): void {
+  if (process.platform === 'win32') return;
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

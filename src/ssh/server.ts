@@ -4,7 +4,7 @@
  * refused. Output goes to the SSH channel only.
  */
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import ssh2, { type Connection, type ServerChannel, type Session } from 'ssh2';
 import { silentLogger, type Logger } from '../broker/logger.js';
 import type { LoginBackoff } from '../security/login-backoff.js';
@@ -31,6 +31,8 @@ export interface SshConsoleOptions {
   log?: Logger;
   /** Failed authentication attempts on one connection before it is closed (default 6). */
   maxAuthTries?: number;
+  /** A connection not logged in after this long is closed (default 30 s, like sshd's LoginGraceTime 30). */
+  loginGraceMs?: number;
   backoff?: LoginBackoff;
 }
 
@@ -55,6 +57,10 @@ export async function startSshConsole(opts: SshConsoleOptions): Promise<RunningS
   });
   const audit = new AuditLog(opts.auditFile, log);
   const live = new Set<Connection>();
+  const sockets = new Set<Socket>();
+  /** `address|port` of sockets whose SSH connection has logged in: the grace timer spares them. */
+  const loggedIn = new Set<string>();
+  const graceMs = opts.loginGraceMs ?? 30_000;
   const server = new ssh2.Server({
     hostKeys: hostKeys.map((k) => k.key),
     algorithms: consoleAlgorithms(),
@@ -62,18 +68,40 @@ export async function startSshConsole(opts: SshConsoleOptions): Promise<RunningS
   }, (conn, info) => {
     live.add(conn);
     conn.on('close', () => live.delete(conn));
-    handleConnection(conn, info.ip, { auth, audit, log, port: opts.console, maxTries: opts.maxAuthTries ?? 6 });
+    handleConnection(conn, info.ip, {
+      auth, audit, log, port: opts.console, maxTries: opts.maxAuthTries ?? 6,
+      loggedIn: () => loggedIn.add(`${info.ip}|${info.port}`),
+    });
   });
-  server.on('error', (err: Error) => log.error({ err: err.message }, 'ssh console server error'));
-  server.listen(opts.port, opts.host);
-  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
-  const addr = server.address() as AddressInfo;
+  // Our own listener, sockets handed to ssh2: ssh2 sees a connection only once the client's version
+  // line arrived, so the login grace time must start at the socket to cover silent clients too.
+  const listener = createServer((socket) => {
+    const key = `${socket.remoteAddress}|${socket.remotePort}`;
+    sockets.add(socket);
+    const grace = setTimeout(() => {
+      if (loggedIn.has(key)) return;
+      log.info({ remote: socket.remoteAddress }, 'ssh connection closed: not logged in in time');
+      socket.destroy();
+    }, graceMs);
+    grace.unref();
+    socket.once('close', () => {
+      clearTimeout(grace);
+      sockets.delete(socket);
+      loggedIn.delete(key);
+    });
+    server.injectSocket(socket);
+  });
+  listener.on('error', (err: Error) => log.error({ err: err.message }, 'ssh console server error'));
+  listener.listen(opts.port, opts.host);
+  await Promise.race([once(listener, 'listening'), once(listener, 'error').then(([err]) => Promise.reject(err as Error))]);
+  const addr = listener.address() as AddressInfo;
   return {
     address: { host: addr.address, port: addr.port }, hostKeys, auth, audit,
     reload: () => auth.reload(),
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
       for (const c of live) c.end();
+      for (const sock of sockets) sock.destroy();
       await closed;
       await audit.flush();
     },
@@ -86,6 +114,7 @@ interface ConnDeps {
   log: Logger;
   port: ConsolePort;
   maxTries: number;
+  loggedIn: () => void;
 }
 
 function handleConnection(conn: Connection, remote: string, deps: ConnDeps): void {
@@ -107,6 +136,7 @@ function handleConnection(conn: Connection, remote: string, deps: ConnDeps): voi
     });
   });
   conn.on('ready', () => {
+    deps.loggedIn();
     conn.on('session', (accept) => {
       if (!identity) return;
       handleSession(accept(), identity, deps);

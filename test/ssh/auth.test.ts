@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -97,6 +98,27 @@ test('without a password file, password logins are not offered', async () => {
     await assert.rejects(ssh2Connect(h.port, { username: 'ops', password: 'x' }), /authentication methods failed/);
     const r = await openssh(h.port, h.keys.stranger, ['status'], ['-o', 'PreferredAuthentications=password,publickey', '-v']);
     assert.match(r.stderr, /Authentications that can continue: publickey\r?\n/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a connection that does not log in within the grace time is closed; so is one with too many failures', async () => {
+  const h = await startHarness({ loginGraceMs: 300, maxAuthTries: 2 });
+  try {
+    const socket = connect(h.port, '127.0.0.1');
+    let banner = '';
+    socket.on('data', (d: Buffer) => { banner += d.toString('latin1'); });
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    assert.match(banner, /^SSH-2\.0-moat-console/);
+    assert.ok(h.logLines.some((l) => l.msg === 'ssh connection closed: not logged in in time'));
+    // Keys are tried in order: two unknown ones, then the admin's, which comes too late.
+    const x1 = await keygen(h.dir, 'x1');
+    const x2 = await keygen(h.dir, 'x2');
+    const r = await openssh(h.port, h.keys.stranger, ['status'], ['-i', x1, '-i', x2, '-i', h.keys.admin]);
+    assert.equal(r.code, 255, 'the admin key, third, is never tried');
+    assert.equal((await openssh(h.port, h.keys.admin, ['status'])).code, 0, 'the admin key alone works');
+    assert.ok(h.logLines.some((l) => l.msg === 'ssh connection closed: too many failed logins'));
   } finally {
     await h.close();
   }

@@ -5,7 +5,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { appendFile, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
 import { acceptableUserKey, groupExchangeAvailable } from '../../src/ssh/algorithms.js';
 import { keygen, openssh, ssh2Connect, ssh2Exec, startHarness, type Harness } from './helpers.js';
 
@@ -23,8 +26,13 @@ after(() => h.close());
 
 const KEX = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'diffie-hellman-group-exchange-sha256'];
 
-test('the ssh2 group exchange patch is installed', () => {
+test('the ssh2 group exchange patch is installed, and running the patch script again changes nothing', async () => {
   assert.equal(groupExchangeAvailable(), true, 'run: node scripts/patch-ssh2.mjs');
+  const kex = createRequire(import.meta.url).resolve('ssh2/lib/protocol/kex.js');
+  const before = await readFile(kex, 'utf8');
+  const { stdout } = await promisify(execFile)(process.execPath, ['scripts/patch-ssh2.mjs']);
+  assert.match(stdout, /already applied/);
+  assert.equal(await readFile(kex, 'utf8'), before);
 });
 
 for (const kex of KEX) {

@@ -152,3 +152,22 @@ test('exec tail with OpenSSH shows published messages; ending ssh stops it', asy
   }
   await until(() => h.tb.broker.listenerCount('messagePublished') === 0, 5000, 'tail stopped');
 });
+
+test('exec tail on a pty (ssh -t): Ctrl-C ends it with status 0, output in CR LF', async () => {
+  const client = await ssh2Connect(h.port, { privateKey: await readFile(h.keys.viewer) });
+  const stream = await new Promise<ClientChannel>((resolve, reject) =>
+    client.exec('tail pty/#', { pty: { term: 'xterm', cols: 80, rows: 24 } }, (err, s) => (err ? reject(err) : resolve(s))));
+  let out = '';
+  let code: number | undefined;
+  stream.on('data', (d: Buffer) => { out += d.toString(); });
+  stream.on('exit', (c: number) => { code = c; });
+  const closed = new Promise<void>((r) => stream.on('close', () => r()));
+  await until(() => out.includes('tailing pty/#'), 5000, 'tail started');
+  publish('pty/a', 'x');
+  await until(() => out.includes('pty/a'), 5000, 'message');
+  assert.match(out, /pty\/a  q0  x\r\n/);
+  stream.write('\x03');
+  await closed;
+  assert.equal(code, 0);
+  client.end();
+});

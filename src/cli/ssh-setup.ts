@@ -60,9 +60,10 @@ export async function startConsole(cfg: SshConfig, deps: ConsoleDeps): Promise<S
   return {
     ssh: running,
     banner: [
-      `  ssh console on ${running.address.host}:${running.address.port} (keys: ${paths.authorizedKeys}, ${running.auth.keyCount} authorized)`,
-      ...running.hostKeys.map((k) => `    host key ${k.type} ${k.fingerprint}`),
-      `    ssh -p ${running.address.port} admin@${host} status`,
+      '',
+      `SSH console on ${running.address.host}:${running.address.port} (${paths.authorizedKeys}: ${running.auth.keyCount} key${running.auth.keyCount === 1 ? '' : 's'}):`,
+      `  ssh -p ${running.address.port} admin@${host} status`,
+      ...running.hostKeys.map((k) => `  host key ${k.type} ${k.fingerprint}`),
     ],
     reload: () => running.reload(),
     async close() {

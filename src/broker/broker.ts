@@ -51,7 +51,9 @@ export class Broker extends EventEmitter implements BrokerPort {
   readonly store: Store;
   readonly journal: Journal;
   /** Retained messages for lookups; the store keeps the durable copies. */
-  readonly retained = new RetainedIndex();
+  readonly retained = new RetainedIndex((topic) => {
+    if (!topic.startsWith('$SYS/')) void this.store.retained.deleteRetained(topic);
+  });
   readonly sessions = new Map<string, Session>();
   readonly tree = new TopicTree();
   readonly connections = new Set<Connection>();
@@ -75,6 +77,7 @@ export class Broker extends EventEmitter implements BrokerPort {
     this.log = deps.log ?? silentLogger;
     this.store = deps.store ?? new MemoryStore();
     this.journal = new Journal(this.store);
+    this.store.onFailure((err) => this.storeFailed(err));
     this.router = new Router(this.tree, this.sessions);
     this.memory = { used: 0, max: this.options.limits.maxMemoryBytes };
     this.scheduleDropReport();
@@ -276,9 +279,12 @@ export class Broker extends EventEmitter implements BrokerPort {
     return this.tree.remove(session.clientId, filter);
   }
 
-  /** Runs `fn` once every write so far is durable (acknowledgements); at once with a memory store. */
-  afterCommit(fn: () => void, onError: (err: unknown) => void): void {
-    this.journal.afterCommit(fn, onError);
+  writeMark(): number {
+    return this.journal.writes;
+  }
+
+  pendingWrites(since: number): Promise<void> | undefined {
+    return this.journal.writes === since ? undefined : this.journal.pending();
   }
 
   /** Reads back what the store holds: sessions, queues, QoS 2 state, retained messages, wills. */
@@ -337,11 +343,24 @@ export class Broker extends EventEmitter implements BrokerPort {
     }, DROP_REPORT_MS);
   }
 
+  /**
+   * A store commit failed: the store no longer holds what memory holds, and acknowledging on top of
+   * it could lose or duplicate messages after a restart. Fail-stop: every client is disconnected
+   * (0x80) and 'storeFailed' tells the owner (the CLI exits non-zero; a supervisor restarts it, and
+   * the restart recovers from the last good commit).
+   */
+  private storeFailed(err: unknown): void {
+    if (this.closing) return;
+    this.log.error({ err }, 'store commit failed: stopping the broker; a restart recovers from the store');
+    this.shutdown(0x80, 'store failure');
+    this.emit('storeFailed', err);
+  }
+
   /** Graceful stop: v5 clients get DISCONNECT 0x8B [MQTT-3.14.2-1]; timers cleared. */
-  shutdown(): void {
+  shutdown(reasonCode = 0x8b, reason = 'server shutting down'): void {
     this.closing = true;
     this.clock.clearTimeout(this.dropTimer);
-    for (const c of [...this.connections]) c.disconnect(0x8b, 'server shutting down');
+    for (const c of [...this.connections]) c.disconnect(reasonCode, reason);
     for (const { timer } of this.pendingWills.values()) this.clock.clearTimeout(timer);
     for (const s of this.sessions.values()) this.clock.clearTimeout(s.expiryTimer);
   }

@@ -53,6 +53,10 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   /** Congested sessions this publisher waits for; reading is paused while any remain. */
   private throttles = 0;
   private throttleTimer: unknown;
+  /** The store's write count when the current packet's handling began. */
+  private writeMark = 0;
+  /** The last response still waiting for a commit; later responses queue behind it. */
+  private responseTail: Promise<void> | undefined;
 
   constructor(readonly transport: TransportPort, readonly broker: BrokerPort) {
     const clock = broker.clock;
@@ -78,6 +82,7 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
 
   private run(packet: Packet): void {
     this.lastActivity = this.broker.clock.now();
+    this.writeMark = this.broker.writeMark();
     let result: void | Promise<void>;
     try {
       result = dispatch(this, packet);
@@ -222,15 +227,27 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   }
 
   /**
-   * Sends what must wait for the store (acknowledgements of stored messages) once it is durable, in
-   * the order asked. A failed commit ends the connection without the acknowledgement: the client
-   * keeps the message and resends it.
+   * Sends a response (CONNACK, acknowledgements, SUBACK…) once what the packet wrote to the store is
+   * durable, and never before an earlier response of this connection [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+   * A packet that wrote nothing waits only for this connection's earlier responses, not for other
+   * clients' commits. A failed commit ends the connection without the response.
    */
   afterCommit(fn: () => void): void {
-    this.broker.afterCommit(() => {
+    const commit = this.broker.pendingWrites(this.writeMark);
+    const before = this.responseTail;
+    if (!commit && !before) {
+      fn();
+      return;
+    }
+    const wait = commit && before ? Promise.all([before, commit]) : (commit ?? before)!;
+    const tail = wait.then(() => {
       if (this.state !== ConnState.Closed) fn();
-    }, (cause) => {
-      this.fail(new MoatError('MOAT_ERR_STORE_WRITE', 'the store could not commit: acknowledgement withheld', { reasonCode: 0x80, cause }));
+    }, (cause: unknown) => {
+      this.fail(new MoatError('MOAT_ERR_STORE_WRITE', 'the store could not commit: response withheld', { reasonCode: 0x80, cause }));
+    });
+    this.responseTail = tail;
+    void tail.then(() => {
+      if (this.responseTail === tail) this.responseTail = undefined;
     });
   }
 

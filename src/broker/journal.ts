@@ -23,6 +23,16 @@ export class Journal {
     this.nextSeq = Math.max(this.nextSeq, maxSeq + 1);
   }
 
+  /** Writes made so far (compare two readings to learn whether something was written in between). */
+  get writes(): number {
+    return this.store.writes;
+  }
+
+  /** Resolves when everything written so far is durable; undefined when nothing is pending. */
+  pending(): Promise<void> | undefined {
+    return this.store.durable ? this.store.barrier() : undefined;
+  }
+
   /** Runs `fn` once everything written so far is durable: at once when nothing is pending. */
   afterCommit(fn: () => void, onError: (err: unknown) => void): void {
     const pending = this.store.durable ? this.store.barrier() : undefined;
@@ -74,9 +84,11 @@ export class Journal {
 }
 
 function entry(out: Outgoing): StoredEntry {
-  return {
+  const e: StoredEntry = {
     seq: out.seq, messageId: out.message.storeId!, qos: out.qos, retain: out.retain,
     subscriptionIdentifiers: out.subscriptionIdentifiers, packetId: out.packetId,
     state: out.packetId === 0 ? EntryState.Queued : (out.state as number as EntryState),
   };
+  if (out.group) e.share = `$share/${out.group.name}/${out.group.filter}`;
+  return e;
 }

@@ -41,8 +41,10 @@ export interface BrokerPort {
    * `expiryInterval` > 0 is persistent: it and its will are kept in the store.
    */
   openSession(conn: SessionOwner, clientId: string, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean };
-  /** Runs `fn` once every store write so far is durable (acknowledgements wait for it). */
-  afterCommit(fn: () => void, onError: (err: unknown) => void): void;
+  /** A reading of the store's write count, taken before handling a packet. */
+  writeMark(): number;
+  /** When something was written since `mark`: resolves once it is durable. Undefined otherwise. */
+  pendingWrites(since: number): Promise<void> | undefined;
   /**
    * Routes a message to its subscribers; QuotaExceeded when a subscriber has no room (nothing routed).
    * A `publisher` is paused while a session it fed is congested.

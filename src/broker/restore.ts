@@ -24,7 +24,13 @@ export async function restoreState(broker: Broker, store: Store): Promise<void> 
 
   let maxSeq = 0;
   let maxMessageId = 0;
-  for (const id of queues.messages.keys()) maxMessageId = Math.max(maxMessageId, id);
+  for (const [id, m] of queues.messages) {
+    maxMessageId = Math.max(maxMessageId, id);
+    // Counted afresh below (a memory store hands back the objects an earlier broker counted).
+    m.storeId = undefined;
+    m.storeRefs = undefined;
+  }
+  const maxExpiry = broker.options.limits.maxSessionExpiry;
   for (const s of stored) {
     const entries = queues.entries.get(s.clientId) ?? [];
     queues.entries.delete(s.clientId);
@@ -34,20 +40,24 @@ export async function restoreState(broker: Broker, store: Store): Promise<void> 
       continue;
     }
     const session = broker.newSession(s.clientId);
-    session.expiryInterval = s.expiryInterval;
+    // A lowered maxSessionExpiry applies to sessions stored before it, as it would at their next CONNECT.
+    const interval = maxExpiry === NEVER ? s.expiryInterval : Math.min(s.expiryInterval, maxExpiry);
+    session.expiryInterval = interval;
     session.journal = broker.journal;
     for (const [filter, options] of s.subscriptions) session.subscriptions.set(filter, options);
     for (const id of incoming.get(s.clientId) ?? []) session.incomingQos2.add(id);
+    incoming.delete(s.clientId);
+    broker.adoptSession(session); // first: its shared subscriptions' groups exist for its entries
     for (const e of entries) restoreEntry(broker, store, s.clientId, e, queues.messages, now, session.restore.bind(session));
-    broker.adoptSession(session);
-    const expiresAt = s.expiresAt ?? (s.expiryInterval === NEVER ? undefined : now + s.expiryInterval * 1000);
-    if (s.expiresAt === undefined && expiresAt !== undefined) {
-      void store.sessions.putSession({ clientId: s.clientId, expiryInterval: s.expiryInterval, expiresAt, subscriptions: [] });
+    let expiresAt = s.expiresAt ?? (interval === NEVER ? undefined : now + interval * 1000);
+    if (expiresAt !== undefined && interval !== NEVER) expiresAt = Math.min(expiresAt, now + interval * 1000);
+    if (expiresAt !== s.expiresAt || interval !== s.expiryInterval) {
+      void store.sessions.putSession({ clientId: s.clientId, expiryInterval: interval, expiresAt, subscriptions: [] });
     }
     if (expiresAt !== undefined) broker.expireAt(session, expiresAt);
   }
-  // Entries of sessions that are gone, and messages no entry refers to.
-  for (const [clientId, entries] of queues.entries) for (const e of entries) void store.queues.deleteEntry(clientId, e.seq);
+  // What belongs to sessions that are gone (entries, QoS 2 ids), and messages no entry refers to.
+  for (const clientId of new Set([...queues.entries.keys(), ...incoming.keys()])) void store.sessions.deleteSession(clientId);
   for (const [id, m] of queues.messages) if (!m.storeRefs) void store.queues.deleteMessage(id);
   broker.journal.continueAfter(maxMessageId, maxSeq);
 
@@ -76,8 +86,11 @@ function restoreEntry(
   }
   message.storeId = e.messageId;
   message.storeRefs = (message.storeRefs ?? 0) + 1;
-  restore({
+  const out: Outgoing = {
     message, qos: e.qos, retain: e.retain, subscriptionIdentifiers: e.subscriptionIdentifiers, packetId: e.packetId,
     state: e.state === 2 ? OutState.AwaitPubcomp : OutState.AwaitAck, seq: e.seq,
-  });
+  };
+  const group = e.share === undefined ? undefined : broker.tree.group(e.share);
+  if (group) out.group = group;
+  restore(out);
 }

@@ -40,6 +40,8 @@ export interface Outgoing {
   seq: number;
   /** A stored QoS 2 PUBLISH waits for its packet id to be durable before it is sent. */
   unsent?: boolean;
+  /** Its PUBREL waits for the "awaiting PUBCOMP" state to be durable before it is sent. */
+  releasing?: boolean;
   /** Set when it reached this session through a shared subscription: it may move to another member. */
   group?: SharedGroup;
 }
@@ -192,8 +194,8 @@ export class Session {
         // or a restart would resend the message under another id as a new message.
         out.unsent = true;
         this.unsent++;
-        // A failed commit is logged by the store; the message then goes out anyway (at least once).
-        journal.afterCommit(() => this.sendStored(out), () => this.sendStored(out));
+        // A failed commit stops the broker (the store no longer matches): the message is not sent.
+        journal.afterCommit(() => this.sendStored(out), () => undefined);
         return;
       }
     }
@@ -264,7 +266,7 @@ export class Session {
     const out = this.inflight.get(packetId);
     if (!out || out.qos !== 2 || out.unsent) return false;
     if (out.state === OutState.AwaitPubcomp) {
-      this.link?.sendPubrel(packetId);
+      if (!out.releasing) this.link?.sendPubrel(packetId); // else it goes once the state is durable
       return true;
     }
     out.state = OutState.AwaitPubcomp;
@@ -275,7 +277,9 @@ export class Session {
     }
     // Once PUBREL is out the message may never be resent [MQTT-4.3.3-5]: store the state first.
     journal.updated(this.clientId, out);
+    out.releasing = true;
     journal.afterCommit(() => {
+      out.releasing = false;
       if (this.inflight.get(packetId) === out) this.link?.sendPubrel(packetId);
     }, () => undefined);
     return true;
@@ -289,7 +293,7 @@ export class Session {
     const link = this.link;
     if (!link) return;
     for (const out of this.inflight.values()) {
-      if (out.unsent) continue; // goes out, without DUP, once its packet id is stored
+      if (out.unsent || out.releasing) continue; // goes out once its state is stored
       if (out.state === OutState.AwaitPubcomp) link.sendPubrel(out.packetId);
       else if (!link.sendPublish(out.message, out, true)) this.discard(out);
     }

@@ -61,6 +61,12 @@ export class TopicTree {
     return existed;
   }
 
+  /** The group of a `$share/name/filter` subscription, if it has one. */
+  group(sharedFilter: string): SharedGroup | undefined {
+    const shared = parseSharedFilter(sharedFilter);
+    return shared ? this.walk(shared.filter, false)?.shared.get(shared.group) : undefined;
+  }
+
   /** Returns true when the subscription existed. */
   remove(clientId: string, filter: string): boolean {
     const shared = parseSharedFilter(filter);

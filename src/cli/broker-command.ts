@@ -88,7 +88,6 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
     void auth.reload();
   });
   printBanner(io, { ...cfg, broker: { ...cfg.broker, allowAnonymous: anonymous.allowAnonymous } }, running);
-  // Runs until SIGINT/SIGTERM, then stops gracefully and returns the exit code.
   // Runs until SIGINT/SIGTERM, or until the store fails (fail-stop: exit 1 so a supervisor restarts it).
   const failed = await new Promise<boolean>((resolve) => {
     io.onSignal('SIGINT', () => resolve(false));

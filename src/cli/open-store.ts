@@ -12,10 +12,10 @@ export function storePath(cfg: StoreConfig, dataDir: string): string | undefined
 }
 
 export async function openStore(cfg: StoreConfig, dataDir: string, log: Logger): Promise<Store> {
-  const onError = (err: unknown): void => log.error({ err }, 'store commit failed: acknowledgements withheld');
+  const onError = (err: unknown): void => log.error({ err, store: cfg.type }, 'store error');
   switch (cfg.type) {
     case 'memory': return new MemoryStore();
-    case 'sqlite': return new SqliteStore({ path: storePath(cfg, dataDir)!, synchronous: cfg.synchronous, onError });
-    case 'redis': return RedisStore.open({ url: cfg.url, prefix: cfg.prefix, onError });
+    case 'sqlite': return SqliteStore.open({ path: storePath(cfg, dataDir)!, synchronous: cfg.synchronous, onError });
+    case 'redis': return RedisStore.open({ url: cfg.url, prefix: cfg.prefix, lockTtlSeconds: cfg.lockTtlSeconds, onError });
   }
 }

@@ -17,10 +17,24 @@ export class GroupCommit<Op> {
   /** The newest batch not yet committed (open, or waiting for an earlier one, or committing). */
   private newest: Promise<void> | undefined;
   private chain: Promise<void> = Promise.resolve();
+  private readonly failureListeners: Array<(err: unknown) => void> = [];
+  /** Writes added so far. */
+  count = 0;
 
   constructor(private readonly commit: CommitFn<Op>, private readonly onError: (err: unknown) => void) {}
 
+  onFailure(listener: (err: unknown) => void): void {
+    this.failureListeners.push(listener);
+  }
+
+  /** A failure outside a commit that leaves the store unusable (e.g. a lost lock). */
+  fail(err: unknown): void {
+    this.onError(err);
+    for (const l of this.failureListeners) l(err);
+  }
+
   add(op: Op): Promise<void> {
+    this.count++;
     let batch = this.open;
     if (!batch) {
       let resolve!: () => void;
@@ -58,8 +72,12 @@ export class GroupCommit<Op> {
         batch.resolve();
       } catch (err) {
         this.onError(err);
+        for (const l of this.failureListeners) l(err);
         batch.reject(err);
       }
+      // Cleared only after the callbacks waiting on this batch ran (they were queued first), so no
+      // later writer sees "nothing pending" ahead of them.
+      await Promise.resolve();
       if (this.newest === batch.promise) this.newest = undefined;
     });
   }

@@ -145,5 +145,10 @@ export class MemoryStore implements Store, SessionStore, QueueStore, Qos2Store, 
     return undefined;
   }
 
+  /** Nothing is ever pending here: no caller needs to tell its writes apart. */
+  readonly writes = 0;
+
+  onFailure(): void {}
+
   async close(): Promise<void> {}
 }

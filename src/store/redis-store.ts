@@ -3,6 +3,8 @@
  * MULTI/EXEC, so a batch is applied whole or not at all; its promise resolves when Redis has applied it.
  * How durable that is, is Redis's configuration: `appendonly yes` with `appendfsync always` for disk.
  */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type ChainableCommander } from 'ioredis';
 import { MoatError } from '../codec/index.js';
 import { GroupCommit } from './group-commit.js';
@@ -16,8 +18,17 @@ export interface RedisStoreOptions {
   url: string;
   /** Key prefix, so several brokers or tests can share one Redis. Default `moat:`. */
   prefix?: string;
+  /**
+   * One broker per prefix: it holds a lock key renewed every third of this (default 15 s). A broker
+   * killed without releasing it blocks the next start on that prefix for at most this long.
+   */
+  lockTtlSeconds?: number;
   onError?: (err: unknown) => void;
 }
+
+// Renews the lock only while this broker still holds it; releases it only if it is ours.
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 const SCHEMA_VERSION = 1;
 
@@ -33,9 +44,12 @@ export class RedisStore implements Store, SessionStore, QueueStore, Qos2Store, R
   readonly wills: WillStore = this;
   private readonly gc: GroupCommit<Op>;
   private readonly k: (name: string) => string;
+  private readonly renewTimer: NodeJS.Timeout;
 
-  private constructor(private readonly redis: Redis, prefix: string, onError: (err: unknown) => void) {
+  private constructor(private readonly redis: Redis, prefix: string, private readonly lock: { token: string; ttlMs: number }, onError: (err: unknown) => void) {
     this.k = (name) => prefix + name;
+    this.renewTimer = setInterval(() => void this.renewLock(), Math.max(200, lock.ttlMs / 3));
+    this.renewTimer.unref();
     this.gc = new GroupCommit<Op>(async (ops) => {
       const multi = this.redis.multi();
       for (const op of ops) op(multi);
@@ -48,9 +62,14 @@ export class RedisStore implements Store, SessionStore, QueueStore, Qos2Store, R
   /** Connects and checks the schema version; a clear error when Redis is unreachable or newer. */
   static async open(options: RedisStoreOptions): Promise<RedisStore> {
     const redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
+    const onError = options.onError ?? (() => undefined);
+    // ioredis reports reconnect attempts as 'error' events: to the log, not to stderr.
+    redis.on('error', (err: Error) => onError(err));
     const prefix = options.prefix ?? 'moat:';
+    const lock = { token: randomBytes(12).toString('hex'), ttlMs: (options.lockTtlSeconds ?? 15) * 1000 };
     try {
       await redis.connect();
+      await takeLock(redis, `${prefix}lock`, lock);
       const version = Number(await redis.get(`${prefix}schema`) ?? 0);
       if (version > SCHEMA_VERSION) {
         throw new MoatError('MOAT_ERR_STORE_VERSION', `Redis keys under "${prefix}" have schema version ${version}, newer than this Moat (${SCHEMA_VERSION})`);
@@ -61,7 +80,17 @@ export class RedisStore implements Store, SessionStore, QueueStore, Qos2Store, R
       if (cause instanceof MoatError) throw cause;
       throw new MoatError('MOAT_ERR_STORE_OPEN', `cannot use Redis at ${options.url}: ${(cause as Error).message}`, { cause });
     }
-    return new RedisStore(redis, prefix, options.onError ?? (() => undefined));
+    return new RedisStore(redis, prefix, lock, onError);
+  }
+
+  /** Losing the lock means another broker may be writing here: treated as a failed commit. */
+  private async renewLock(): Promise<void> {
+    try {
+      const held = await this.redis.eval(RENEW, 1, this.k('lock'), this.lock.token, String(this.lock.ttlMs));
+      if (held === 0) throw new MoatError('MOAT_ERR_STORE_LOCKED', 'the Redis lock of this prefix was lost to another broker');
+    } catch (err) {
+      this.gc.fail(err);
+    }
   }
 
   private add(op: Op): Promise<void> {
@@ -112,7 +141,7 @@ export class RedisStore implements Store, SessionStore, QueueStore, Qos2Store, R
   }
 
   putEntry(clientId: string, e: StoredEntry): Promise<void> {
-    const value = JSON.stringify([e.messageId, e.qos, e.retain ? 1 : 0, e.subscriptionIdentifiers, e.packetId, e.state]);
+    const value = JSON.stringify([e.messageId, e.qos, e.retain ? 1 : 0, e.subscriptionIdentifiers, e.packetId, e.state, e.share ?? null]);
     return this.add((m) => m.hset(this.k(`q:${clientId}`), String(e.seq), value));
   }
 
@@ -129,8 +158,10 @@ export class RedisStore implements Store, SessionStore, QueueStore, Qos2Store, R
       const clientId = key.slice(this.k('q:').length);
       const list: StoredEntry[] = [];
       for (const [seq, json] of Object.entries(await this.redis.hgetall(key))) {
-        const [messageId, qos, retain, subscriptionIdentifiers, packetId, state] = JSON.parse(json) as [number, 0 | 1 | 2, number, number[], number, number];
-        list.push({ seq: Number(seq), messageId, qos, retain: retain === 1, subscriptionIdentifiers, packetId, state });
+        const [messageId, qos, retain, subscriptionIdentifiers, packetId, state, share] = JSON.parse(json) as [number, 0 | 1 | 2, number, number[], number, number, string | null];
+        const e: StoredEntry = { seq: Number(seq), messageId, qos, retain: retain === 1, subscriptionIdentifiers, packetId, state };
+        if (share) e.share = share;
+        list.push(e);
       }
       if (list.length > 0) entries.set(clientId, list.sort((a, b) => a.seq - b.seq));
     }
@@ -204,8 +235,30 @@ export class RedisStore implements Store, SessionStore, QueueStore, Qos2Store, R
     return this.gc.barrier();
   }
 
+  get writes(): number {
+    return this.gc.count;
+  }
+
+  onFailure(listener: (err: unknown) => void): void {
+    this.gc.onFailure(listener);
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.renewTimer);
     await this.gc.flush();
+    await this.redis.eval(RELEASE, 1, this.k('lock'), this.lock.token).catch(() => undefined);
     await this.redis.quit().catch(() => undefined);
+  }
+}
+
+/** Waits (up to the lock's lifetime) for a killed broker's lock to run out; refuses a live holder. */
+async function takeLock(redis: Redis, key: string, lock: { token: string; ttlMs: number }): Promise<void> {
+  const deadline = Date.now() + lock.ttlMs + 1000;
+  for (;;) {
+    if (await redis.set(key, lock.token, 'PX', lock.ttlMs, 'NX') === 'OK') return;
+    if (Date.now() > deadline) {
+      throw new MoatError('MOAT_ERR_STORE_LOCKED', `another broker holds the Redis lock ${key} (one broker per prefix)`);
+    }
+    await sleep(100);
   }
 }

@@ -8,6 +8,9 @@ import type { Message } from './types.js';
 export class RetainedIndex {
   private readonly byTopic = new Map<string, Message>();
 
+  /** `onExpired` hears of each message dropped because its Message Expiry Interval ran out. */
+  constructor(private readonly onExpired: (topic: string) => void = () => undefined) {}
+
   get size(): number {
     return this.byTopic.size;
   }
@@ -39,6 +42,7 @@ export class RetainedIndex {
   private alive(m: Message, now: number): boolean {
     if (m.expiresAt !== undefined && m.expiresAt <= now) {
       this.byTopic.delete(m.topic);
+      this.onExpired(m.topic);
       return false;
     }
     return true;

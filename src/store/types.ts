@@ -52,6 +52,8 @@ export interface StoredEntry {
   /** 0 while queued. */
   packetId: number;
   state: EntryState;
+  /** `$share/group/filter` when it came through a shared subscription (it may move to another member). */
+  share?: string;
 }
 
 export interface StoredWill {
@@ -121,6 +123,13 @@ export interface Store {
   readonly wills: WillStore;
   /** Resolves when every write made so far is durable; undefined when nothing is pending. */
   barrier(): Promise<void> | undefined;
+  /** How many writes were made so far: a caller compares two readings to learn whether it wrote. */
+  readonly writes: number;
+  /**
+   * Called for every commit that failed. After one, the store no longer holds what the broker's
+   * memory holds: the broker stops rather than acknowledge on top of it.
+   */
+  onFailure(listener: (err: unknown) => void): void;
   /** Commits what is pending and releases the store. */
   close(): Promise<void>;
 }

@@ -192,7 +192,7 @@ test('[MQTT-4.9.0-2] a resumed session resends at most the new CONNACK\'s smalle
   const dir = mkdtempSync(join(tmpdir(), 'moat-client-rm-'));
   const path = join(dir, 'broker.db');
   // First broker: Receive Maximum 1024, takes the publishes but never answers them (authorization pending).
-  const b1 = new Broker({ sysInterval: 0 }, { store: new SqliteStore({ path }), hooks: { authorizePublish: [() => new Promise<boolean>(() => {})] } });
+  const b1 = new Broker({ sysInterval: 0 }, { store: await SqliteStore.open({ path }), hooks: { authorizePublish: [() => new Promise<boolean>(() => {})] } });
   const l1 = await startListener(b1, { url: 'mqtt://127.0.0.1:0' });
   const url = `mqtt://127.0.0.1:${l1.address.port}`;
   const c: MqttClient = await connect(url, { clientId: 'rm-resume', sessionExpiry: 300, reconnect: { initialDelay: 20, maxDelay: 100 } });
@@ -206,7 +206,7 @@ test('[MQTT-4.9.0-2] a resumed session resends at most the new CONNACK\'s smalle
   await offline;
   // Second broker on the same port and store: the session is back, Receive Maximum now 2 (a third
   // unacknowledged PUBLISH would be DISCONNECT 0x93).
-  const b2 = new Broker({ sysInterval: 0, limits: { receiveMaximum: 2 } }, { store: new SqliteStore({ path }) });
+  const b2 = new Broker({ sysInterval: 0, limits: { receiveMaximum: 2 } }, { store: await SqliteStore.open({ path }) });
   await b2.restore();
   const l2 = await startListener(b2, { url });
   const info = await new Promise<{ sessionPresent: boolean; properties?: { receiveMaximum?: number } }>((r) => c.once('connect', r));

@@ -240,7 +240,7 @@ describe('crash: SIGKILL mid-stream, restart, nothing acknowledged is lost', { t
       const dir = mkdtempSync(join(tmpdir(), 'moat-crash-cfg-'));
       try {
         const cfg = join(dir, 'redis.yaml');
-        writeFileSync(cfg, `store:\n  type: redis\n  url: ${REDIS_URL}\n  prefix: "${redisPrefix()}"\n`);
+        writeFileSync(cfg, `store:\n  type: redis\n  url: ${REDIS_URL}\n  prefix: "${redisPrefix()}"\n  lockTtlSeconds: 2\n`);
         await crashScenario(['--config', cfg], ms);
       } finally {
         rmSync(dir, { recursive: true, force: true });

@@ -17,13 +17,13 @@ function tempDir(): string {
 
 test('sqlite: a database written by a newer Moat is refused, not reset (MOAT_ERR_STORE_VERSION)', async () => {
   const path = join(tempDir(), 'moat.db');
-  const first = new SqliteStore({ path });
+  const first = await SqliteStore.open({ path });
   await first.retained.putRetained({ topic: 'keep', payload: Buffer.from('x'), qos: 0, retain: true });
   await first.close();
   const raw = new Database(path);
   raw.pragma('user_version = 99');
   raw.close();
-  assert.throws(() => new SqliteStore({ path }), { code: 'MOAT_ERR_STORE_VERSION' });
+  await assert.rejects(SqliteStore.open({ path }), { code: 'MOAT_ERR_STORE_VERSION' });
   const check = new Database(path);
   check.pragma('user_version = 1');
   assert.equal((check.prepare('SELECT count(*) AS n FROM retained').get() as { n: number }).n, 1, 'data untouched');
@@ -32,33 +32,33 @@ test('sqlite: a database written by a newer Moat is refused, not reset (MOAT_ERR
 
 test('sqlite: the database and its WAL are readable by the owner only (message payloads are user data)', async () => {
   const path = join(tempDir(), 'sub', 'moat.db');
-  const store = new SqliteStore({ path });
+  const store = await SqliteStore.open({ path });
   await store.retained.putRetained({ topic: 't', payload: Buffer.from('secret'), qos: 0, retain: true });
   for (const f of [path, `${path}-wal`]) assert.equal(statSync(f).mode & 0o777, 0o600, f);
   assert.equal(statSync(join(path, '..')).mode & 0o777, 0o700);
   await store.close();
 });
 
-test('sqlite: a database with foreign tables is not taken over (MOAT_ERR_STORE_VERSION)', () => {
+test('sqlite: a database with foreign tables is not taken over (MOAT_ERR_STORE_VERSION)', async () => {
   const path = join(tempDir(), 'other.db');
   const raw = new Database(path);
   raw.exec('CREATE TABLE invoices (id INTEGER)');
   raw.close();
-  assert.throws(() => new SqliteStore({ path }), { code: 'MOAT_ERR_STORE_VERSION' });
+  await assert.rejects(SqliteStore.open({ path }), { code: 'MOAT_ERR_STORE_VERSION' });
 });
 
-test('sqlite: a corrupt file is a clear start-up error (MOAT_ERR_STORE_OPEN)', () => {
+test('sqlite: a corrupt file is a clear start-up error (MOAT_ERR_STORE_OPEN)', async () => {
   const path = join(tempDir(), 'corrupt.db');
   writeFileSync(path, Buffer.alloc(8192, 0x5a));
-  assert.throws(() => new SqliteStore({ path }), { code: 'MOAT_ERR_STORE_OPEN' });
+  await assert.rejects(SqliteStore.open({ path }), { code: 'MOAT_ERR_STORE_OPEN' });
 });
 
 test('sqlite: a database another broker holds is locked (MOAT_ERR_STORE_LOCKED)', async () => {
   const path = join(tempDir(), 'moat.db');
-  const holder = new SqliteStore({ path });
-  assert.throws(() => new SqliteStore({ path }), { code: 'MOAT_ERR_STORE_LOCKED' });
+  const holder = await SqliteStore.open({ path });
+  await assert.rejects(SqliteStore.open({ path }), { code: 'MOAT_ERR_STORE_LOCKED' });
   await holder.close();
-  const next = new SqliteStore({ path });
+  const next = await SqliteStore.open({ path });
   await next.close();
 });
 

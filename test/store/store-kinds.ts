@@ -36,7 +36,7 @@ export const STORE_KINDS: Kind[] = [
     fresh: () => {
       const dir = mkdtempSync(join(tmpdir(), 'moat-store-'));
       dirs.push(dir);
-      return async () => new SqliteStore({ path: join(dir, 'moat.db') });
+      return () => SqliteStore.open({ path: join(dir, "moat.db") });
     },
   },
   {

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ConnackProperties, ConnectPacket } from '../../codec/index.js';
 import { ConnState, type Connection } from '../connection.js';
+import type { Session } from '../session.js';
 import { askAll, type AuthenticateVerdict } from '../hooks.js';
 import { startEnhancedAuth } from './auth.js';
 import { willFrom } from './will.js';
@@ -128,6 +129,13 @@ function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAl
   // Receive Maximum on this one [MQTT-3.3.4-7] [4.9].
   c.inboundInFlight = session.incomingQos2.size;
   c.state = ConnState.Connected;
+  // The session (a discarded one, [MQTT-3.1.2-4]) and the will are durable before CONNACK says so.
+  c.afterCommit(() => sendConnack(c, present, expiry, assigned, serverKeepAlive, session));
+}
+
+function sendConnack(c: Connection, present: boolean, expiry: number, assigned: boolean, serverKeepAlive: number | undefined, session: Session): void {
+  const { options } = c.broker;
+  const { limits } = options;
   const connack = { type: 'connack' as const, sessionPresent: present, reasonCode: 0 };
   if (c.version === 5) {
     const props: ConnackProperties = {};

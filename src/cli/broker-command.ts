@@ -11,6 +11,7 @@ import { openStore } from './open-store.js';
 import { anonymousPolicy, plainListenerWarnings, setupAuth } from './auth-setup.js';
 import { resolveBrokerConfig, type BrokerConfig, type ListenerConfig } from './broker-config.js';
 import { readClientProfile, writeClientProfile } from './client-args.js';
+import { startConsole, type StartedConsole } from './ssh-setup.js';
 import { VERSION } from './version.js';
 
 export const BROKER_HELP = `moat broker — run the MQTT broker
@@ -26,6 +27,7 @@ Options:
       --allow-anonymous V   loopback (default: only on listeners bound to loopback), true or false
       --password-file FILE  check usernames and passwords against FILE (made by moat passwd)
       --acl-file FILE       authorize publish and subscribe with the ACL in FILE
+      --ssh HOST:PORT       SSH console (docs/ssh.md); keys in <data-dir>/ssh/authorized_keys
       --limit NAME=VALUE    set a limit, repeatable (e.g. --limit maxPacketSize=65536)
       --log-level LEVEL     fatal, error, warn (default), info, debug, trace, silent
   -h, --help                this help
@@ -45,7 +47,7 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l', multiple: true },
       'data-dir': { type: 'string' }, store: { type: 'string' }, 'allow-anonymous': { type: 'string' }, limit: { type: 'string', multiple: true },
-      'password-file': { type: 'string' }, 'acl-file': { type: 'string' },
+      'password-file': { type: 'string' }, 'acl-file': { type: 'string' }, ssh: { type: 'string' },
       'log-level': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -60,7 +62,7 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
   const cfg = resolveBrokerConfig({
     config: values.config, listen: values.listen ?? [], dataDir: values['data-dir'], store: values.store,
     logLevel: values['log-level'], allowAnonymous: values['allow-anonymous'], limits,
-    passwordFile: values['password-file'], aclFile: values['acl-file'],
+    passwordFile: values['password-file'], aclFile: values['acl-file'], ssh: values.ssh,
   }, io.env);
   const log = pino({ level: cfg.logLevel, redact: ['password', '*.password'] }, pino.destination(2));
   for (const w of plainListenerWarnings(cfg)) io.err(w);
@@ -81,13 +83,28 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
     throw err;
   }
   const stopSys = startSysTopics(broker, cfg.broker.sysInterval, VERSION, () => tlsCounters(running));
+  // The SSH console (docs/ssh.md): a missing or broken key file stops the start, like a broken TLS file.
+  let ssh: StartedConsole | undefined;
+  if (cfg.ssh) {
+    try {
+      ssh = await startConsole(cfg.ssh, { broker, running, dataDir: cfg.dataDir, storeName: cfg.store.type, reloadAuth: () => auth.reload(), log });
+    } catch (err) {
+      stopSys();
+      await Promise.all(running.map((l) => l.close()));
+      await broker.close();
+      throw err;
+    }
+  }
   // SIGHUP: TLS files (certificates, keys, CAs, CRLs, PSK files), the password file, JWT keys and the
   // ACL are read again; live connections stay, and a broken file keeps the old one.
   io.onSignal('SIGHUP', () => {
     for (const l of running) void l.tls?.reload();
     void auth.reload();
+    void ssh?.reload().then(() => log.info({}, 'ssh authorized keys reloaded'), (err: unknown) =>
+      log.error({ code: (err as { code?: string }).code }, 'ssh authorized keys reload failed: the previous ones stay in force'));
   });
   printBanner(io, { ...cfg, broker: { ...cfg.broker, allowAnonymous: anonymous.allowAnonymous } }, running);
+  if (ssh) io.out(`${ssh.banner.join('\n')}\n`);
   // Runs until SIGINT/SIGTERM, or until the store fails (fail-stop: exit 1 so a supervisor restarts it).
   const failed = await new Promise<boolean>((resolve) => {
     io.onSignal('SIGINT', () => resolve(false));
@@ -95,6 +112,7 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
     broker.once('storeFailed', () => resolve(true));
   });
   stopSys();
+  await ssh?.close();
   broker.shutdown();
   await Promise.all(running.map((l) => l.close()));
   await store.close().catch(() => undefined);

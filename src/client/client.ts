@@ -23,6 +23,8 @@ export interface MqttClient {
   on(event: 'message', fn: (msg: Message) => void): this;
   on(event: 'offline', fn: (reason: MoatError, reconnecting: boolean) => void): this;
   on(event: 'close', fn: (reason: MoatError | undefined) => void): this;
+  /** After a reconnect without the session, the broker refused a subscription made again. */
+  on(event: 'resubscribe-failed', fn: (filter: string, err: MoatError) => void): this;
 }
 
 export class MqttClient extends EventEmitter {
@@ -41,7 +43,7 @@ export class MqttClient extends EventEmitter {
   private readonly subs = new Set<Subscription>();
   private responseTopic: string | undefined;
   private responseSub: Promise<unknown> | undefined;
-  private readonly pendingRequests = new Map<string, (m: Message) => void>();
+  private readonly pendingRequests = new Map<string, { resolve(m: Message): void; reject(e: MoatError): void }>();
   /** The last connection's CONNACK information. */
   info: ConnectInfo | undefined;
 
@@ -229,9 +231,15 @@ export class MqttClient extends EventEmitter {
         this.pendingRequests.delete(key);
         reject(clientError(ClientErr.requestTimeout, `no response to the request on ${topic} within ${timeout} ms`));
       }, timeout);
-      this.pendingRequests.set(key, (m) => {
-        this.clock.clearTimeout(timer);
-        resolve(m);
+      this.pendingRequests.set(key, {
+        resolve: (m) => {
+          this.clock.clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          this.clock.clearTimeout(timer);
+          reject(e);
+        },
       });
       this.publish(topic, payload, {
         qos: opts.qos ?? 1, retain: opts.retain ?? false,
@@ -273,7 +281,7 @@ export class MqttClient extends EventEmitter {
       const done = this.pendingRequests.get(cd.toString('hex'));
       if (done) {
         this.pendingRequests.delete(cd.toString('hex'));
-        done(msg);
+        done.resolve(msg);
       }
     }
     for (const s of this.subs) if (s.matches(msg.topic)) s.push(msg);
@@ -316,10 +324,24 @@ export class MqttClient extends EventEmitter {
         this.callOut(() => this.emit('connect', connectInfo));
       },
       message: (m) => this.deliver(m),
+      resubscribeFailed: (filter, err) => {
+        // A Subscription left with no filter would wait for messages that cannot come: end its iterator.
+        for (const s of this.subs) {
+          if (s.filters.every((f) => f === filter || !this.engine.requests.active.has(f))) {
+            s.close();
+            this.subs.delete(s);
+          }
+        }
+        this.callOut(() => this.emit('resubscribe-failed', filter, err));
+      },
       offline: (reason, reconnecting) => this.callOut(() => this.emit('offline', reason, reconnecting)),
       closed: (reason) => {
         for (const s of this.subs) s.close();
         this.subs.clear();
+        // No response can arrive any more: a pending request() rejects now, not at its timeout.
+        const err = reason ?? clientError(ClientErr.clientClosed, 'the client was closed before the response arrived');
+        for (const r of this.pendingRequests.values()) r.reject(err);
+        this.pendingRequests.clear();
         this.callOut(() => this.emit('close', reason));
       },
     };

@@ -66,6 +66,8 @@ export interface EnginePort {
   offline(reason: MoatError, reconnecting: boolean): void;
   /** Final: no more links. `reason` is set when it did not end by `end()`. */
   closed(reason: MoatError | undefined): void;
+  /** A subscription made again after the broker lost the session was refused (MOAT_ERR_SUBSCRIBE_REFUSED). */
+  resubscribeFailed?(filter: string, err: MoatError): void;
 }
 
 /** CONNACK reason codes a retry cannot fix: stop instead of hammering the broker. */
@@ -106,7 +108,8 @@ export class ClientEngine {
     };
     const store = options.store ?? new MemoryInflightStore();
     this.outbound = new Outbound(link, new OfflineQueue(options.queue), store, this.ids, this.outAliases, options.maxInflightBytes);
-    this.requests = new Requests(link, this.ids, () => {});
+    this.requests = new Requests(link, this.ids, (filter, code) => port.resubscribeFailed?.(filter, clientError(ClientErr.subscribeRefused,
+      `the broker lost the session and refused the subscription to ${filter} made again: reason ${hex(code)}`, code)));
     this.auth = options.auth && options.version === 5 ? new AuthExchange(options.auth, {
       get connectionSeq(): number { return engine.connectionSeq; },
       write: (bytes: Buffer) => this.write(bytes),

@@ -6,6 +6,7 @@
  * OpenSSL does every cryptographic step.
  */
 import type { SecureContextOptions, Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
 import { MoatError } from '../codec/index.js';
 import { identityFromParts } from './tls-identity.js';
 import { buildContexts, loadMaterial, sessionIdContext, sniLookup, type BuiltContexts, type Material } from './tls-material.js';
@@ -194,11 +195,11 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
       (dir, err) => log.warn({ listener: name, dir, err: err.message }, 'cannot watch TLS files; reload() still works'));
   }
 
-  function reject(socket: TLSSocket, reason: string, cert: PeerCertificate | undefined): null {
+  function reject(socket: TLSSocket, reason: string, cert: X509Certificate | undefined): null {
     stats.rejected++;
     log.warn({
       listener: name, remote: socket.remoteAddress, reason,
-      ...(cert ? { subject: cert.subject?.CN, issuer: cert.issuer?.CN, serial: cert.serialNumber, validTo: cert.valid_to } : {}),
+      ...(cert ? { subject: firstCn(cert.subject), issuer: firstCn(cert.issuer), serial: cert.serialNumber, validTo: cert.validTo } : {}),
     }, 'client certificate rejected');
     socket.destroy();
     return null;
@@ -235,11 +236,12 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
       }
       stats[reused ? 'resumed' : 'full']++;
       if (mode === 'none') return {};
-      const cert = socket.getPeerCertificate();
-      const presented = cert !== null && cert !== undefined && Object.keys(cert).length > 0;
-      if (!presented) return mode === 'required' ? reject(socket, 'NO_CLIENT_CERTIFICATE', undefined) : {};
+      // The X509Certificate view: getPeerCertificate() would build fingerprints and a key object per
+      // handshake only for us to read the CN and the DER.
+      const cert = socket.getPeerX509Certificate();
+      if (!cert) return mode === 'required' ? reject(socket, 'NO_CLIENT_CERTIFICATE', undefined) : {};
       if (!socket.authorized) return reject(socket, String(socket.authorizationError ?? 'UNVERIFIED'), cert);
-      const certIdentity = identityFromParts(cert.subject?.CN, cert.subjectaltname, o.certIdentity ?? 'cn');
+      const certIdentity = identityFromParts(firstCn(cert.subject), cert.subjectAltName, o.certIdentity ?? 'cn');
       return { peerCertificate: cert.raw, ...(certIdentity === undefined ? {} : { certIdentity }) };
     },
     reload,
@@ -250,4 +252,9 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
       if (rotation) clearInterval(rotation);
     },
   };
+}
+
+/** The first CN of an X509Certificate subject or issuer ("C=..\nCN=name\n..."). */
+function firstCn(dn: string): string | undefined {
+  return dn.split('\n').find((line) => line.startsWith('CN='))?.slice(3);
 }

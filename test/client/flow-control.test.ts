@@ -222,3 +222,23 @@ test('[MQTT-4.9.0-2] a resumed session resends at most the new CONNACK\'s smalle
   await b2.close();
   await l2.close();
 });
+
+test('back-pressure over ws: with a 4 KiB high-water mark, 2000 awaited 1 kB publishes wait for the frames to flush (send callbacks) and all arrive', { timeout: 60_000 }, async () => {
+  const b = await startBroker({}, {}, { url: 'ws://127.0.0.1:0/mqtt' });
+  const url = `ws://127.0.0.1:${b.port}/mqtt`;
+  const sub = await connect(url, { reconnect: false });
+  await sub.subscribe('wsbp/t', { qos: 0 });
+  let got = 0;
+  sub.on('message', () => { got++; });
+  const c = await connect(url, { reconnect: false, highWaterMark: 4096 });
+  let maxBuffered = 0;
+  for (let i = 0; i < 2000; i++) {
+    await c.publish('wsbp/t', PAYLOAD, { qos: 0 });
+    maxBuffered = Math.max(maxBuffered, c.bufferedAmount);
+  }
+  assert.ok(maxBuffered <= 4096 + PACKET, `bounded by the mark (${maxBuffered})`);
+  for (let i = 0; i < 500 && got < 2000; i++) await sleep(10);
+  assert.equal(got, 2000);
+  await Promise.all([c.end(), sub.end()]);
+  await b.close();
+});

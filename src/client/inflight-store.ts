@@ -1,6 +1,7 @@
 /**
- * Where QoS 1/2 in-flight state lives, behind a small interface so that a durable store (file,
- * SQLite: not written yet) can replace memory and a restarted process neither loses nor duplicates.
+ * Where QoS 1/2 in-flight state lives, behind a small interface so that a durable store (file-store.ts,
+ * sqlite-store.ts) can replace memory and a restarted process neither loses nor duplicates. Synchronous
+ * on purpose: a change must be durable before the packet it records is written.
  *
  * Outgoing: one record per packet identifier, in send order; its state says which ack we wait for.
  * Incoming: QoS 2 packet identifiers received and not yet released (PUBREL), so a redelivered

@@ -1,7 +1,9 @@
 /**
  * Group commit: the writes of one event-loop turn share one commit, and every writer of that turn gets
- * the same promise. Commits run one after another in write order, so a later batch never resolves
- * before an earlier one: acknowledgements waiting on them go out in the order they were earned.
+ * the same promise. While a commit is on its way to disk, new writes keep joining the next batch, which
+ * is sealed when that commit is done: under load a batch holds everything that arrived during one fsync.
+ * Commits run one after another in write order, so a later batch never resolves before an earlier one:
+ * acknowledgements waiting on them go out in the order they were earned.
  */
 export type CommitFn<Op> = (ops: Op[]) => void | Promise<void>;
 
@@ -17,6 +19,8 @@ export class GroupCommit<Op> {
   /** The newest batch not yet committed (open, or waiting for an earlier one, or committing). */
   private newest: Promise<void> | undefined;
   private chain: Promise<void> = Promise.resolve();
+  /** A commit is running: the open batch waits for it instead of queueing behind it. */
+  private committing = false;
   private readonly failureListeners: Array<(err: unknown) => void> = [];
   /** Writes added so far. */
   count = 0;
@@ -45,7 +49,9 @@ export class GroupCommit<Op> {
       batch = { ops: [], promise, resolve, reject };
       this.open = batch;
       this.newest = promise;
-      setImmediate(() => this.seal());
+      setImmediate(() => {
+        if (!this.committing) this.seal();
+      });
     }
     batch.ops.push(op);
     return batch.promise;
@@ -66,6 +72,7 @@ export class GroupCommit<Op> {
     const batch = this.open;
     if (!batch) return;
     this.open = undefined;
+    this.committing = true;
     this.chain = this.chain.then(async () => {
       try {
         await this.commit(batch.ops);
@@ -75,6 +82,9 @@ export class GroupCommit<Op> {
         for (const l of this.failureListeners) l(err);
         batch.reject(err);
       }
+      this.committing = false;
+      // What arrived during this commit goes now, as one batch.
+      if (this.open) this.seal();
       // Cleared only after the callbacks waiting on this batch ran (they were queued first), so no
       // later writer sees "nothing pending" ahead of them.
       await Promise.resolve();

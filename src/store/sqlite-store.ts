@@ -66,7 +66,8 @@ export class SqliteStore implements Store, SessionStore, QueueStore, Qos2Store, 
     }).catch((cause: unknown) => ({ id: 0, ok: false as const, error: { code: undefined, message: (cause as Error).message } }));
     if (!ready.ok) {
       await worker.terminate();
-      const code = ready.error.code?.startsWith('MOAT_ERR_STORE') ? ready.error.code : 'MOAT_ERR_STORE_OPEN';
+      const known = ['MOAT_ERR_STORE_LOCKED', 'MOAT_ERR_STORE_VERSION'];
+      const code = known.includes(ready.error.code ?? '') ? ready.error.code! : 'MOAT_ERR_STORE_OPEN';
       throw new MoatError(code, ready.error.message);
     }
     return new SqliteStore(worker, options);

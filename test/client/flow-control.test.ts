@@ -189,6 +189,8 @@ test('maxInflightBytes (Moat broker): 20 concurrent 1000-byte QoS 1/2 publishes,
 });
 
 test('[MQTT-4.9.0-2] a resumed session resends at most the new CONNACK\'s smaller Receive Maximum; the rest follow as acks arrive', { timeout: 30_000 }, async () => {
+  // The client's own timers are unref'd (a process may exit while it waits to reconnect): hold the loop.
+  const hold = setInterval(() => {}, 1000);
   const dir = mkdtempSync(join(tmpdir(), 'moat-client-rm-'));
   const path = join(dir, 'broker.db');
   // First broker: Receive Maximum 1024, takes the publishes but never answers them (authorization pending).
@@ -221,6 +223,7 @@ test('[MQTT-4.9.0-2] a resumed session resends at most the new CONNACK\'s smalle
   await c.end();
   await b2.close();
   await l2.close();
+  clearInterval(hold);
 });
 
 test('back-pressure over ws: with a 4 KiB high-water mark, 2000 awaited 1 kB publishes wait for the frames to flush (send callbacks) and all arrive', { timeout: 60_000 }, async () => {

@@ -50,7 +50,7 @@ export class Journal {
     }
     m.storeRefs!++;
     out.seq = this.nextSeq++;
-    void this.store.queues.putEntry(clientId, entry(out));
+    void this.store.queues.putEntry(clientId, entry(out), true);
   }
 
   /** Its packet id or state changed. */

@@ -57,6 +57,11 @@ export class GroupCommit<Op> {
     return batch.promise;
   }
 
+  /** The writes of the batch not yet sealed (a store may cancel a put its delete makes moot). */
+  get openOps(): Op[] | undefined {
+    return this.open?.ops;
+  }
+
   /** Resolves when every write so far is committed; undefined when none is pending. */
   barrier(): Promise<void> | undefined {
     return this.newest;

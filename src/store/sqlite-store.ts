@@ -21,6 +21,8 @@ export interface SqliteStoreOptions extends SqliteDbOptions {
 
 type Pending = { resolve: (value: unknown) => void; reject: (err: unknown) => void };
 
+const NOOP: SqliteOp = ['deleteEntry', '', -1];
+
 export class SqliteStore implements Store, SessionStore, QueueStore, Qos2Store, RetainedStore, WillStore {
   readonly kind = 'sqlite' as const;
   readonly durable: boolean;
@@ -33,12 +35,22 @@ export class SqliteStore implements Store, SessionStore, QueueStore, Qos2Store, 
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private snapshotOnce: Promise<SqliteSnapshot> | undefined;
+  /**
+   * A message delivered and acknowledged within one batch (the common case with an online subscriber:
+   * the batch spans an fsync) needs no row at all: its puts are cancelled by its deletes.
+   */
+  private readonly openPuts = new Map<string, number[]>();
+  /** The open batch `openPuts` describes; another batch (or none) makes it stale. */
+  private openPutsOf: SqliteOp[] | undefined;
   private closed = false;
 
   private constructor(private readonly worker: Worker, options: SqliteStoreOptions) {
     this.durable = options.path !== ':memory:';
     const onError = options.onError ?? (() => undefined);
-    this.gc = new GroupCommit<SqliteOp>((ops) => this.call({ kind: 'commit', ops }).then(() => undefined), onError);
+    this.gc = new GroupCommit<SqliteOp>(async (all) => {
+      const ops = all.filter((op) => op !== NOOP);
+      if (ops.length > 0) await this.call({ kind: 'commit', ops });
+    }, onError);
     worker.on('message', (reply: WorkerReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
@@ -91,6 +103,38 @@ export class SqliteStore implements Store, SessionStore, QueueStore, Qos2Store, 
     return this.gc.add(op);
   }
 
+  private trackedPuts(): Map<string, number[]> {
+    if (this.openPutsOf !== this.gc.openOps) {
+      this.openPuts.clear();
+      this.openPutsOf = this.gc.openOps;
+    }
+    return this.openPuts;
+  }
+
+  /**
+   * A put a delete in the same batch may cancel: only when its first put (`first`) is in this batch,
+   * since an earlier, committed put would otherwise survive the cancelled delete.
+   */
+  private addPut(key: string, op: SqliteOp, first: boolean): Promise<void> {
+    const promise = this.add(op);
+    const puts = this.trackedPuts();
+    const index = this.gc.openOps!.length - 1;
+    if (first) puts.set(key, [index]);
+    else puts.get(key)?.push(index);
+    return promise;
+  }
+
+  /** The delete, or nothing when every put of `key` is still in the open batch. */
+  private addDelete(key: string, op: SqliteOp): Promise<void> {
+    const puts = this.trackedPuts();
+    const indices = puts.get(key);
+    if (!indices) return this.add(op);
+    puts.delete(key);
+    const ops = this.gc.openOps!;
+    for (const i of indices) ops[i] = NOOP;
+    return this.gc.barrier()!;
+  }
+
   putSession(s: StoredSession): Promise<void> {
     return this.add(['putSession', s.clientId, s.expiryInterval, s.expiresAt ?? null]);
   }
@@ -120,21 +164,21 @@ export class SqliteStore implements Store, SessionStore, QueueStore, Qos2Store, 
   }
 
   putMessage(id: number, message: Message): Promise<void> {
-    return this.add(['putMessage', id, encodeMessage(message)]);
+    return this.addPut(`m${id}`, ['putMessage', id, encodeMessage(message)], true);
   }
 
   deleteMessage(id: number): Promise<void> {
-    return this.add(['deleteMessage', id]);
+    return this.addDelete(`m${id}`, ['deleteMessage', id]);
   }
 
-  putEntry(clientId: string, e: StoredEntry): Promise<void> {
+  putEntry(clientId: string, e: StoredEntry, first = false): Promise<void> {
     // The common case, no subscription identifier, skips JSON.
     const ids = e.subscriptionIdentifiers.length === 0 ? '[]' : JSON.stringify(e.subscriptionIdentifiers);
-    return this.add(['putEntry', clientId, e.seq, e.messageId, e.qos, e.retain ? 1 : 0, ids, e.packetId, e.state, e.share ?? null]);
+    return this.addPut(`e${clientId}\0${e.seq}`, ['putEntry', clientId, e.seq, e.messageId, e.qos, e.retain ? 1 : 0, ids, e.packetId, e.state, e.share ?? null], first);
   }
 
   deleteEntry(clientId: string, seq: number): Promise<void> {
-    return this.add(['deleteEntry', clientId, seq]);
+    return this.addDelete(`e${clientId}\0${seq}`, ['deleteEntry', clientId, seq]);
   }
 
   async loadQueues(): Promise<{ messages: Map<number, Message>; entries: Map<string, StoredEntry[]> }> {

@@ -83,8 +83,11 @@ export interface SessionStore {
 export interface QueueStore {
   putMessage(id: number, message: Message): Promise<void>;
   deleteMessage(id: number): Promise<void>;
-  /** Inserts or replaces the entry with this `seq`. */
-  putEntry(clientId: string, entry: StoredEntry): Promise<void>;
+  /**
+   * Inserts or replaces the entry with this `seq`. `first` marks a new entry: a store may then drop
+   * it together with a `deleteEntry` that follows before it is committed.
+   */
+  putEntry(clientId: string, entry: StoredEntry, first?: boolean): Promise<void>;
   deleteEntry(clientId: string, seq: number): Promise<void>;
   /** Every message, and every session's entries in `seq` order. */
   loadQueues(): Promise<{ messages: Map<number, Message>; entries: Map<string, StoredEntry[]> }>;

@@ -195,6 +195,30 @@ for (const kind of KINDS) {
       assert.deepEqual(topics, ['y']);
     });
 
+    test('an entry and its message put and deleted in one turn leave nothing; deleted in a later turn too', async () => {
+      const s = await roundTrip(kind.fresh(), async (st) => {
+        void st.queues.putMessage(1, message());
+        void st.queues.putEntry('c', entry(1, 1), true);
+        void st.queues.putEntry('c', entry(1, 1, { packetId: 3, state: EntryState.AwaitAck }));
+        void st.queues.deleteEntry('c', 1);
+        await st.queues.deleteMessage(1);
+        // Put in one commit, updated and deleted in the next: the delete must reach the store.
+        void st.queues.putMessage(2, message());
+        await st.queues.putEntry('c', entry(2, 2), true);
+        void st.queues.putEntry('c', entry(2, 2, { packetId: 4, state: EntryState.AwaitAck }));
+        void st.queues.deleteEntry('c', 2);
+        await st.queues.deleteMessage(2);
+        // Put in one commit, updated in the next: the update is what stays.
+        void st.queues.putMessage(3, message());
+        await st.queues.putEntry('c', entry(3, 3), true);
+        await st.queues.putEntry('c', entry(3, 3, { packetId: 5, state: EntryState.AwaitPubcomp }));
+      });
+      const { messages, entries } = await s.queues.loadQueues();
+      await s.close();
+      assert.deepEqual([...messages.keys()], [3]);
+      assert.deepEqual(entries.get('c'), [entry(3, 3, { packetId: 5, state: EntryState.AwaitPubcomp })]);
+    });
+
     test('group commit: writes of one turn share one promise; barrier() is pending until it resolves', async () => {
       const st = await kind.fresh()();
       const a = st.queues.putMessage(1, message());

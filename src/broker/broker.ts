@@ -3,6 +3,7 @@
  * through `BrokerPort`; listeners hand it transports. No sockets here.
  */
 import { EventEmitter } from 'node:events';
+import { MoatError } from '../codec/index.js';
 import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from './config.js';
 import { Connection } from './connection.js';
 import { emptyHooks, type BrokerHooks, type ClientInfo } from './hooks.js';
@@ -111,6 +112,11 @@ export class Broker extends EventEmitter implements BrokerPort {
   }
 
   openSession(conn: SessionOwner, clientId: string, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean } {
+    if (!this.sessions.has(clientId) && this.sessions.size >= this.options.limits.maxSessions) {
+      // Persistent sessions live on with no connection: without this, client ids alone could fill memory and disk.
+      this.log.warn({ clientId, sessions: this.sessions.size }, 'session refused: maxSessions reached');
+      throw new MoatError('MOAT_ERR_SESSION_LIMIT', `the broker keeps ${this.sessions.size} sessions (maxSessions)`, { reasonCode: 0x97 });
+    }
     const opened = this.findOrCreateSession(conn, clientId, clean);
     const { session } = opened;
     session.expiryInterval = expiryInterval;

@@ -17,6 +17,8 @@ export interface BrokerLimits {
   /** Topic aliases a client may use towards the broker. */
   topicAliasMaximum: number;
   maxConnections: number;
+  /** Sessions the broker keeps, connected or not (persistent ones outlive their connections). */
+  maxSessions: number;
   /** Time for a new connection to send CONNECT. */
   connectTimeoutMs: number;
   /** Keep alive the broker accepts; larger v5 requests get Server Keep Alive [MQTT-3.2.2-21]. */
@@ -46,6 +48,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxQueuedBytes: 16 * 1024 * 1024,
   topicAliasMaximum: 64,
   maxConnections: 10_000,
+  maxSessions: 100_000,
   connectTimeoutMs: 10_000,
   maxKeepAlive: 65_535,
   maxSessionExpiry: 7 * 24 * 3600,

@@ -146,6 +146,8 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
     if (this.version === 5) this.send({ type: 'connack', sessionPresent: false, reasonCode });
     else if (isMoatError(err, 'MOAT_ERR_UNSUPPORTED_PROTOCOL')) {
       this.send({ type: 'connack', sessionPresent: false, reasonCode: 1 });
+    } else if (isMoatError(err, 'MOAT_ERR_SESSION_LIMIT')) {
+      this.send({ type: 'connack', sessionPresent: false, reasonCode: 3 }); // 3.1.1: server unavailable
     }
     this.close();
   }

@@ -129,7 +129,7 @@ function str(key: string, v: unknown): string {
 const LIMIT_RANGES: Record<keyof BrokerLimits, [number, number]> = {
   maxPacketSize: [64, 268_435_460], maxTopicLength: [1, 65_535], maxTopicLevels: [1, 65_535],
   receiveMaximum: [1, 65_535], maxInflight: [1, 65_535], maxQueuedMessages: [0, 10_000_000],
-  maxQueuedBytes: [0, 2 ** 40], topicAliasMaximum: [0, 65_535], maxConnections: [1, 10_000_000],
+  maxQueuedBytes: [0, 2 ** 40], topicAliasMaximum: [0, 65_535], maxConnections: [1, 10_000_000], maxSessions: [1, 100_000_000],
   connectTimeoutMs: [100, 3_600_000], maxKeepAlive: [1, 65_535], maxSessionExpiry: [0, 0xffff_ffff],
   maxClientIdLength: [1, 65_535], maxSubscriptionsPerSession: [1, 10_000_000], maxWriteBuffer: [1024, 2 ** 32], drainTimeoutMs: [100, 86_400_000], maxThrottleMs: [10, 3_600_000],
   maxMemoryBytes: [1024 * 1024, 2 ** 44],

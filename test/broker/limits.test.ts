@@ -1,6 +1,6 @@
 /**
  * Limits: a full queue refuses a QoS 1/2 message before anyone gets it (never acknowledged and then
- * dropped), QoS 0 goes first, the broker-wide memory cap, slow consumers and the connection cap.
+ * dropped), QoS 0 goes first, the broker-wide memory cap, slow consumers, the connection and session caps.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -139,6 +139,33 @@ test('maxConnections: connections beyond the limit are closed at once and counte
     assert.equal(b.broker.stats.connectionsRefused, 1);
     a.end();
     c.end();
+  } finally {
+    await b.close();
+  }
+});
+
+test('maxSessions: a CONNECT that would create one more session is refused (v5 0x97, 3.1.1 return code 3); resuming one is not', async () => {
+  const b = await startBroker({ limits: { maxSessions: 2 } });
+  try {
+    for (const id of ['s1', 's2']) {
+      const c = await RawClient.connected(b.port, { clientId: id, clean: false, properties: { sessionExpiryInterval: 600 } });
+      c.send({ type: 'disconnect', reasonCode: 0 });
+      await c.waitClosed();
+    }
+    const v5 = await RawClient.open(b.port);
+    v5.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, keepAlive: 0, clientId: 's3', clean: true });
+    assert.equal((await v5.expect('connack')).reasonCode, 0x97);
+    await v5.waitClosed();
+    const v4 = await RawClient.open(b.port, 4);
+    v4.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, keepAlive: 0, clientId: 's4', clean: true });
+    assert.equal((await v4.expect('connack')).reasonCode, 3);
+    await v4.waitClosed();
+    const back = await RawClient.open(b.port);
+    back.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, keepAlive: 0, clientId: 's1', clean: false, properties: { sessionExpiryInterval: 600 } });
+    const ack = await back.expect('connack');
+    assert.deepEqual([ack.reasonCode, ack.sessionPresent], [0, true]);
+    back.end();
+    assert.equal(b.broker.sessions.size, 2);
   } finally {
     await b.close();
   }

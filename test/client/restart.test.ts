@@ -9,9 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connect, type Message } from '../../src/client/index.js';
 import { startBroker } from '../broker/helpers.js';
+import { startCliBroker, type CliBroker } from '../support/cli-broker.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const built = (path: string): string => new URL(`../../src/${path}`, import.meta.url).href;
@@ -104,35 +104,13 @@ test('client processes killed (SIGKILL) and restarted with the SQLite in-flight 
   await b.close();
 });
 
-/** `moat broker` from this build, on `listen`; resolves with the child and its mqtt port once it listens. */
-async function startCliBroker(dataDir: string, listen: string): Promise<{ child: ChildProcess; port: number }> {
-  const main = fileURLToPath(built('cli/main.js'));
-  const child = spawn(process.execPath, [main, 'broker', '--listen', listen, '--data-dir', dataDir, '--store', 'sqlite'],
-    { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const port = await new Promise<number>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`broker did not start: ${out} ${err}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on mqtt:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        ok(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`broker exited ${code}: ${err}`));
-    });
-  });
-  return { child, port };
-}
+/** `moat broker` from this build on `listen`, with SQLite in `dataDir`. */
+const startSqliteBroker = (dataDir: string, listen: string): Promise<CliBroker> =>
+  startCliBroker(['--listen', listen, '--data-dir', dataDir, '--store', 'sqlite'], { cwd: dataDir });
 
 test('moat broker --store sqlite killed (SIGKILL) mid-stream of QoS 2 messages and restarted on the same port: each arrives exactly once, none lost', { timeout: 90_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'moat-client-broker-kill-'));
-  let broker = await startCliBroker(dataDir, 'mqtt://127.0.0.1:0');
+  let broker = await startSqliteBroker(dataDir, 'mqtt://127.0.0.1:0');
   const url = `mqtt://127.0.0.1:${broker.port}`;
   const reconnect = { initialDelay: 50, maxDelay: 300 };
   const sub = await connect(url, { clientId: 'kill-sub', sessionExpiry: 300, reconnect });
@@ -152,7 +130,7 @@ test('moat broker --store sqlite killed (SIGKILL) mid-stream of QoS 2 messages a
   const deliveredAtKill = counts.size;
   broker.child.kill('SIGKILL');
   await new Promise((r) => broker.child.once('exit', r));
-  broker = await startCliBroker(dataDir, url);
+  broker = await startSqliteBroker(dataDir, url);
   await Promise.all(all);
   for (let i = 0; i < 1000 && counts.size < N; i++) await sleep(10);
   await sleep(300); // room for a duplicate to show up

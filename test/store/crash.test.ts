@@ -7,44 +7,19 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Packet } from '../../src/codec/index.js';
 import { RawClient, sleep } from '../broker/helpers.js';
+import { killCliBroker, startCliBroker, type CliBroker } from '../support/cli-broker.js';
 import { REDIS_URL, redisPrefix } from './store-kinds.js';
 
-const MAIN = resolve('.build/src/cli/main.js');
+type Running = CliBroker;
 
-interface Running { child: ChildProcess; port: number }
-
-async function startBroker(dataDir: string, storeArgs: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [MAIN, 'broker', '--listen', 'mqtt://127.0.0.1:0', '--data-dir', dataDir, ...storeArgs, '--log-level', 'error'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const port = await new Promise<number>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`broker did not start: ${out} ${err}`)), 15_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on mqtt:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        ok(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => fail(new Error(`broker exited ${code}: ${err}`)));
-  });
-  return { child, port };
-}
-
-async function kill(b: Running): Promise<void> {
-  const gone = new Promise((r) => b.child.once('exit', r));
-  b.child.kill('SIGKILL');
-  await gone;
-}
+const startBroker = (dataDir: string, storeArgs: string[]): Promise<Running> =>
+  startCliBroker(['--listen', 'mqtt://127.0.0.1:0', '--data-dir', dataDir, ...storeArgs, '--log-level', 'error']);
+const kill = killCliBroker;
 
 const connectPacket = (clientId: string, extra: Partial<Extract<Packet, { type: 'connect' }>> = {}): Packet => ({
   type: 'connect', protocolName: 'MQTT', protocolVersion: 5, keepAlive: 0, clientId, clean: false,

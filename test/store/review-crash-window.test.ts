@@ -6,76 +6,41 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { Packet } from '../../src/codec/index.js';
 import { RawClient, sleep } from '../broker/helpers.js';
+import { killCliBroker, startCliBroker, type CliBroker } from '../support/cli-broker.js';
+import { startOwnRedis, type OwnRedis } from '../support/redis-server.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-let server: ChildProcess;
+let redis: OwnRedis;
 let admin: Redis;
 let url = '';
 let dir = '';
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'moat-review-'));
-  const port = 29_000 + Math.floor(Math.random() * 2000);
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  url = `redis://127.0.0.1:${port}`;
-  admin = new Redis(url, { lazyConnect: true, retryStrategy: () => 50 });
-  admin.on('error', () => undefined); // refused while our server starts
-  for (let i = 0; i < 50; i++) {
-    try {
-      await admin.connect();
-      break;
-    } catch {
-      await sleep(50);
-    }
-  }
-  await admin.ping();
+  redis = await startOwnRedis();
+  ({ url, admin } = redis);
 });
 
 after(async () => {
-  await admin.quit().catch(() => undefined);
-  server.kill('SIGKILL');
+  await redis.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Running { child: ChildProcess; port: number }
+type Running = CliBroker;
 
 async function startBroker(prefix: string): Promise<Running> {
   const cfg = join(dir, `${prefix.replace(/\W/g, '')}.yaml`);
   writeFileSync(cfg, `store:\n  type: redis\n  url: ${url}\n  prefix: "${prefix}"\n`);
-  const child = spawn(process.execPath, [MAIN, 'broker', '--listen', 'mqtt://127.0.0.1:0', '--data-dir', dir, '--config', cfg, '--log-level', 'error'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const port = await new Promise<number>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`broker did not start: ${out} ${err}`)), 15_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on mqtt:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        ok(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => fail(new Error(`broker exited ${code}: ${err}`)));
-  });
-  return { child, port };
+  return startCliBroker(['--listen', 'mqtt://127.0.0.1:0', '--data-dir', dir, '--config', cfg, '--log-level', 'error'], { timeoutMs: 15_000 });
 }
 
-async function kill(b: Running): Promise<void> {
-  const gone = new Promise((r) => b.child.once('exit', r));
-  b.child.kill('SIGKILL');
-  await gone;
-}
+const kill = killCliBroker;
 
 const connectPacket = (clientId: string, clean = false, expiry = 3600): Packet => ({
   type: 'connect', protocolName: 'MQTT', protocolVersion: 5, keepAlive: 0, clientId, clean,

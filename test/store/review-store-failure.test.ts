@@ -6,37 +6,22 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import type { Packet } from '../../src/codec/index.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { RawClient, sleep, startBroker, type TestBroker } from '../broker/helpers.js';
+import { startOwnRedis, type OwnRedis } from '../support/redis-server.js';
 
-let server: ChildProcess;
+let redis: OwnRedis;
 let admin: Redis;
 let url = '';
 
 before(async () => {
-  const port = 27_000 + Math.floor(Math.random() * 2000);
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  url = `redis://127.0.0.1:${port}`;
-  admin = new Redis(url, { lazyConnect: true, retryStrategy: () => 50 });
-  admin.on('error', () => undefined); // refused while our server starts
-  for (let i = 0; i < 50; i++) {
-    try {
-      await admin.connect();
-      break;
-    } catch {
-      await sleep(50);
-    }
-  }
-  await admin.ping();
+  redis = await startOwnRedis();
+  ({ url, admin } = redis);
 });
 
-after(async () => {
-  await admin.quit().catch(() => undefined);
-  server.kill('SIGKILL');
-});
+after(() => redis.stop());
 
 const persistent = (clientId: string, clean = false): Partial<Extract<Packet, { type: 'connect' }>> => ({
   clientId, clean, properties: { sessionExpiryInterval: 3600 },

@@ -33,7 +33,8 @@ export interface AuthenticateRequest extends ClientInfo {
 }
 
 export type AuthenticateVerdict =
-  | { verdict: 'allow' }
+  /** `username`: the identity the credentials stand for (a token's subject); it becomes the MQTT user name. */
+  | { verdict: 'allow'; username?: string }
   | { verdict: 'deny'; /** v5 reason code; default 0x86 Bad User Name or Password */ reasonCode?: number };
 
 /** Return undefined for "no opinion"; with no opinion from anyone, the anonymous policy decides. */

@@ -30,7 +30,7 @@ export interface AuthRequest {
   authenticationMethod?: string | undefined;
 }
 
-export type AuthVerdict = { verdict: 'allow' } | { verdict: 'deny'; reasonCode?: number };
+export type AuthVerdict = { verdict: 'allow'; username?: string } | { verdict: 'deny'; reasonCode?: number };
 
 /** The password check the authenticator needs (PasswordFile provides it). */
 export interface PasswordChecker {
@@ -128,7 +128,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticate
       if (jwt.clientIdClaim !== undefined && identityFromClaims(claims, jwt.clientIdClaim) !== clientId) {
         return failed('jwt', AUTH_REASONS.clientIdMismatch);
       }
-      return succeeded('jwt');
+      succeeded('jwt');
+      // Sent without a user name, the token's identity claim is the user name (for ACLs, %u).
+      return identity === undefined ? allow : { verdict: 'allow', username: identity };
     }
     if (!passwords || username === undefined) return failed('none', AUTH_REASONS.noMethod);
     let ok: boolean;

@@ -201,6 +201,10 @@ test('JWT: a valid token is accepted and its user\'s ACL applies; an expired one
   const dev = await connected(b.ports['mqtt']!, { clientId: 'jwt-1', username: 'jwt-device', password: VALID_JWT });
   assert.deepEqual(await subscribe(dev, ['jwt/#', 'home/#'], 0), [0, 0x87]);
   dev.end();
+  // MQTT 5 allows a password without a user name: the token's subject becomes the user name.
+  const bare = await connected(b.ports['mqtt']!, { clientId: 'jwt-2', password: VALID_JWT });
+  assert.deepEqual(await subscribe(bare, ['jwt/#', 'public/#'], 0), [0, 0x87], 'jwt-device\'s ACL block, not the anonymous lines');
+  bare.end();
 });
 
 test('anonymous on a loopback listener: only the anonymous ACL lines apply', async () => {

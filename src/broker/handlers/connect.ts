@@ -90,6 +90,8 @@ function authenticate(c: Connection, p: ConnectPacket, password: Buffer | undefi
       c.broker.log.info({ clientId: c.clientId, remote: c.transport.remoteAddress }, 'anonymous connection refused');
       return c.refuseConnect(p.username === undefined ? 0x87 : 0x86);
     }
+    // A token that names its user (sent without a user name) makes that the identity ACLs see.
+    for (const v of verdicts) if (v?.verdict === 'allow' && v.username !== undefined && c.username === undefined) c.username = v.username;
     return authorizeWill(c, onAllow);
   };
   return answers instanceof Promise ? answers.then(decide) : decide(answers);

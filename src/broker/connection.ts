@@ -57,6 +57,8 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   private writeMark = 0;
   /** The last response still waiting for a commit; later responses queue behind it. */
   private responseTail: Promise<void> | undefined;
+  /** Armed while the client's credentials (a token) have an end. */
+  private credentialsTimer: unknown;
 
   constructor(readonly transport: TransportPort, readonly broker: BrokerPort) {
     const clock = broker.clock;
@@ -178,6 +180,7 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
     clock.clearTimeout(this.keepAliveTimer);
     clock.clearTimeout(this.drainTimer);
     clock.clearTimeout(this.throttleTimer);
+    clock.clearTimeout(this.credentialsTimer);
     this.abortController?.abort();
     this.pending = [];
     this.transport.close();
@@ -251,6 +254,19 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
     void tail.then(() => {
       if (this.responseTail === tail) this.responseTail = undefined;
     });
+  }
+
+  /**
+   * The client's credentials run out at `at` (clock ms): it is disconnected then (0x87) unless a
+   * re-authentication moves the time. A later call replaces the earlier one.
+   */
+  credentialsExpire(at: number): void {
+    const clock = this.broker.clock;
+    clock.clearTimeout(this.credentialsTimer);
+    this.credentialsTimer = clock.setTimeout(() => {
+      this.broker.log.info({ clientId: this.clientId }, 'credentials expired: disconnecting');
+      this.disconnect(0x87, 'credentials expired');
+    }, Math.max(0, at - clock.now()));
   }
 
   /** The signal handed to hooks: aborted when this client leaves. */

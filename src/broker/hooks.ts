@@ -33,8 +33,12 @@ export interface AuthenticateRequest extends ClientInfo {
 }
 
 export type AuthenticateVerdict =
-  /** `username`: the identity the credentials stand for (a token's subject); it becomes the MQTT user name. */
-  | { verdict: 'allow'; username?: string }
+  /**
+   * `username`: the identity the credentials stand for (a token's subject); it becomes the MQTT user
+   * name. `expiresAt`: clock time (ms) the credentials run out (a token's `exp`): the broker closes
+   * the connection then, unless a v5 re-authentication renewed them.
+   */
+  | { verdict: 'allow'; username?: string; expiresAt?: number }
   | { verdict: 'deny'; /** v5 reason code; default 0x86 Bad User Name or Password */ reasonCode?: number };
 
 /** Return undefined for "no opinion"; with no opinion from anyone, the anonymous policy decides. */
@@ -67,7 +71,8 @@ export interface EnhancedAuthStep {
 }
 
 export type EnhancedAuthResult =
-  | { result: 'success'; data?: Buffer }
+  /** `username` and `expiresAt` as in AuthenticateVerdict; on re-authentication `expiresAt` renews. */
+  | { result: 'success'; data?: Buffer; username?: string; expiresAt?: number }
   | { result: 'continue'; data?: Buffer }
   | { result: 'fail'; reasonCode?: number };
 

@@ -19,6 +19,7 @@ import { AclFile } from '../security/acl-file.js';
 import { aclHooks, certificateCn, type AclClient } from '../security/acl-hooks.js';
 import { createAuthenticator, redactedReason, type AuthEvent } from '../security/authenticator.js';
 import { JwtVerifier, loadJwks } from '../security/jwt.js';
+import { jwtEnhancedAuth } from '../security/jwt-enhanced-auth.js';
 import { LoginBackoff } from '../security/login-backoff.js';
 import { PasswordFile } from '../security/password-file.js';
 import type { BrokerConfig, JwtConfig } from './broker-config.js';
@@ -45,6 +46,14 @@ export async function setupAuth(cfg: BrokerConfig, log: Logger): Promise<AuthSet
       onEvent: (e) => logEvent(log, e),
     });
     hooks.authenticate!.push(authenticate);
+  }
+  if (auth.jwt) {
+    // MQTT 5 clients may also send the token by enhanced authentication, and refresh it with AUTH.
+    const enhanced = jwtEnhancedAuth({
+      verifier: { verify: (t) => verifier!.verify(t) }, usernameClaim: auth.jwt.usernameClaim, clientIdClaim: auth.jwt.clientIdClaim,
+      onEvent: (e) => (e.outcome === 'allow' ? log.info : log.warn).call(log, e, e.reauthenticate ? 're-authentication' : 'authentication'),
+    });
+    hooks.enhancedAuth = new Map([[enhanced.method, enhanced]]);
   }
   if (aclFile && cfg.acl) {
     const admins = new Set(cfg.acl.admins);

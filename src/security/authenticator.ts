@@ -30,7 +30,7 @@ export interface AuthRequest {
   authenticationMethod?: string | undefined;
 }
 
-export type AuthVerdict = { verdict: 'allow'; username?: string } | { verdict: 'deny'; reasonCode?: number };
+export type AuthVerdict = { verdict: 'allow'; username?: string; expiresAt?: number } | { verdict: 'deny'; reasonCode?: number };
 
 /** The password check the authenticator needs (PasswordFile provides it). */
 export interface PasswordChecker {
@@ -129,8 +129,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticate
         return failed('jwt', AUTH_REASONS.clientIdMismatch);
       }
       succeeded('jwt');
-      // Sent without a user name, the token's identity claim is the user name (for ACLs, %u).
-      return identity === undefined ? allow : { verdict: 'allow', username: identity };
+      // Sent without a user name, the token's identity claim is the user name (for ACLs, %u); the
+      // connection ends when the token does, unless the client re-authenticates (jwt-enhanced-auth.ts).
+      const verdict: AuthVerdict = { verdict: 'allow' };
+      if (identity !== undefined) verdict.username = identity;
+      const expiresAt = tokenExpiry(claims);
+      if (expiresAt !== undefined) verdict.expiresAt = expiresAt;
+      return verdict;
     }
     if (!passwords || username === undefined) return failed('none', AUTH_REASONS.noMethod);
     let ok: boolean;
@@ -141,4 +146,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticate
     }
     return ok ? succeeded('password') : failed('password', AUTH_REASONS.wrongPassword);
   };
+}
+
+/** A token's `exp` (seconds) as wall-clock milliseconds. */
+export function tokenExpiry(claims: JwtClaims): number | undefined {
+  return typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
 }

@@ -207,6 +207,41 @@ test('JWT: a valid token is accepted and its user\'s ACL applies; an expired one
   bare.end();
 });
 
+test('[MQTT-4.12.0-1] JWT: the connection ends with its token (0x87); v5 re-authentication with AUTH and a fresh token keeps it [4.12.1]', { timeout: 20_000 }, async () => {
+  const port = b.ports['mqtt']!;
+  const short = (sub = 'jwt-device'): string => jwt({ sub, aud: AUDIENCE, exp: now() + 2 });
+  const enhanced = async (clientId: string, token: string): Promise<RawClient> => {
+    const c = await RawClient.open(port);
+    c.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: true, keepAlive: 0, clientId,
+      properties: { authenticationMethod: 'JWT', authenticationData: Buffer.from(token) } });
+    const ack = await c.expect('connack');
+    assert.equal(ack.reasonCode, 0, clientId);
+    assert.equal(ack.properties?.authenticationMethod, 'JWT');
+    return c;
+  };
+  // A short token as the password, and one by enhanced authentication: both are cut at `exp`.
+  const byPassword = await connected(port, { clientId: 'jwt-pw', password: short() });
+  const byAuth = await enhanced('jwt-ea', short());
+  // The same, refreshed half-way through with a token valid for an hour: stays.
+  const refreshed = await enhanced('jwt-re', short());
+  refreshed.send({ type: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'JWT', authenticationData: Buffer.from(VALID_JWT) } });
+  assert.equal((await refreshed.expect('auth')).reasonCode, 0x00);
+  // The token's subject is the identity: its ACL block applies (no user name was sent).
+  assert.deepEqual(await subscribe(refreshed, ['jwt/#', 'public/#'], 0), [0, 0x87]);
+  // A refresh may not change who the client is: DISCONNECT 0x87.
+  const other = await enhanced('jwt-other', short());
+  other.send({ type: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'JWT', authenticationData: Buffer.from(jwt({ sub: 'ops', aud: AUDIENCE, exp: now() + 3600 })) } });
+  assert.equal((await other.expect('disconnect')).reasonCode, 0x87);
+  for (const c of [byPassword, byAuth]) {
+    const d = await c.expect('disconnect', 4000);
+    assert.equal(d.reasonCode, 0x87);
+    await c.waitClosed();
+  }
+  refreshed.send({ type: 'pingreq' });
+  assert.equal((await refreshed.expect('pingresp')).type, 'pingresp', 'the refreshed connection outlived the first token');
+  refreshed.end();
+});
+
 test('anonymous on a loopback listener: only the anonymous ACL lines apply', async () => {
   const anon = await connected(b.ports['mqtt']!, {});
   assert.deepEqual(await subscribe(anon, ['public/#', 'home/#'], 0), [0, 0x87]);

@@ -87,8 +87,10 @@ test('no credentials: no opinion; a username without a password: denied unless T
 test('JWT: a valid token allows; the username must match sub; expired and forged tokens deny with their code', async () => {
   const { auth, events } = setup();
   // The token's identity comes back with the verdict: sent without a user name, it becomes the user name.
-  assert.deepEqual(await auth(req({ username: 'dev-1', pw: token({ sub: 'dev-1' }) })), { ...ALLOW, username: 'dev-1' });
-  assert.deepEqual(await auth(req({ pw: token({ sub: 'dev-1' }) })), { ...ALLOW, username: 'dev-1' }, 'no username: the token alone');
+  const until = (await auth(req({ pw: token({ sub: 'dev-1' }) })) as { expiresAt?: number }).expiresAt;
+  assert.equal(typeof until, 'number', 'the verdict says when the token ends');
+  assert.deepEqual(await auth(req({ username: 'dev-1', pw: token({ sub: 'dev-1' }) })), { ...ALLOW, username: 'dev-1', expiresAt: until });
+  assert.deepEqual(await auth(req({ pw: token({ sub: 'dev-1' }) })), { ...ALLOW, username: 'dev-1', expiresAt: until }, 'no username: the token alone');
   assert.deepEqual(await auth(req({ username: 'dev-2', pw: token({ sub: 'dev-1' }) })), DENY);
   assert.deepEqual(await auth(req({ username: 'dev-1', pw: token({ sub: 'dev-1', exp: 1 }) })), DENY);
   const [h, p, sig] = token({ sub: 'dev-1' }).split('.') as [string, string, string];
@@ -99,6 +101,7 @@ test('JWT: a valid token allows; the username must match sub; expired and forged
   assert.deepEqual(events.map((e) => [e.outcome, e.method, e.reason]), [
     ['allow', 'jwt', undefined],
     ['allow', 'jwt', undefined],
+    ['allow', 'jwt', undefined],
     ['deny', 'jwt', AUTH_REASONS.usernameMismatch],
     ['deny', 'jwt', 'MOAT_ERR_JWT_EXPIRED'],
     ['deny', 'jwt', 'MOAT_ERR_JWT_SIGNATURE'],
@@ -107,7 +110,8 @@ test('JWT: a valid token allows; the username must match sub; expired and forged
 
 test('JWT: configured username and client id claims', async () => {
   const { auth } = setup({ jwt: { verifier: new JwtVerifier({ secret, audience: 'mqtt', clock }), usernameClaim: 'name', clientIdClaim: 'cid' } });
-  assert.deepEqual(await auth(req({ username: 'n', clientId: 'c9', pw: token({ sub: 'x', name: 'n', cid: 'c9' }) })), { ...ALLOW, username: 'n' });
+  const v = await auth(req({ username: 'n', clientId: 'c9', pw: token({ sub: 'x', name: 'n', cid: 'c9' }) }));
+  assert.deepEqual({ ...v, expiresAt: undefined }, { ...ALLOW, username: 'n', expiresAt: undefined });
   assert.deepEqual(await auth(req({ username: 'x', clientId: 'c9', pw: token({ sub: 'x', name: 'n', cid: 'c9' }) })), DENY);
   assert.deepEqual(await auth(req({ username: 'n', clientId: 'c8', pw: token({ sub: 'x', name: 'n', cid: 'c9' }) })), DENY);
   assert.deepEqual(await auth(req({ username: 'n', clientId: 'c9', pw: token({ name: 'n' }) })), DENY, 'claim missing');

@@ -61,10 +61,13 @@ function apply(c: Connection, r: EnhancedAuthResult): void | Promise<void> {
     if (p?.reauth) return c.disconnect(code);
     return c.refuseConnect(code);
   }
+  // A token's expiry, set at CONNECT, renewed by a re-authentication [4.12.1].
+  if (r.expiresAt !== undefined) c.credentialsExpire(r.expiresAt);
   if (p?.reauth) {
     c.send({ type: 'auth', reasonCode: 0x00, properties: withData(auth.method, r.data) });
     return;
   }
+  if (r.username !== undefined && c.username === undefined) c.username = r.username;
   if (r.data) auth.state['successData'] = r.data;
   return p?.finish?.();
 }

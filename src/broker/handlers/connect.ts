@@ -91,7 +91,11 @@ function authenticate(c: Connection, p: ConnectPacket, password: Buffer | undefi
       return c.refuseConnect(p.username === undefined ? 0x87 : 0x86);
     }
     // A token that names its user (sent without a user name) makes that the identity ACLs see.
-    for (const v of verdicts) if (v?.verdict === 'allow' && v.username !== undefined && c.username === undefined) c.username = v.username;
+    for (const v of verdicts) {
+      if (v?.verdict !== 'allow') continue;
+      if (v.username !== undefined && c.username === undefined) c.username = v.username;
+      if (v.expiresAt !== undefined) c.credentialsExpire(v.expiresAt);
+    }
     return authorizeWill(c, onAllow);
   };
   return answers instanceof Promise ? answers.then(decide) : decide(answers);

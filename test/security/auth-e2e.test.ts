@@ -207,7 +207,7 @@ test('JWT: a valid token is accepted and its user\'s ACL applies; an expired one
   bare.end();
 });
 
-test('[MQTT-4.12.0-1] JWT: the connection ends with its token (0x87); v5 re-authentication with AUTH and a fresh token keeps it [4.12.1]', { timeout: 20_000 }, async () => {
+test('[MQTT-4.12.0-5] [MQTT-4.12.1-1] JWT: the connection ends with its token (0x87); v5 re-authentication with AUTH (same method) and a fresh token keeps it', { timeout: 20_000 }, async () => {
   const port = b.ports['mqtt']!;
   const short = (sub = 'jwt-device'): string => jwt({ sub, aud: AUDIENCE, exp: now() + 2 });
   const enhanced = async (clientId: string, token: string): Promise<RawClient> => {

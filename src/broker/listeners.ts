@@ -77,6 +77,9 @@ export interface ParsedListenUrl {
 const CLOSE_GRACE_MS = 1000;
 const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, ws: 8080, wss: 8081 } as const;
 
+/** Host names and addresses a listener can be bound to that only this machine reaches. */
+export const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
 export function parseListenUrl(url: string): ParsedListenUrl {
   let u: URL;
   try {
@@ -133,14 +136,15 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
   const peers = new WeakMap<TLSSocket, TlsPeerFacts>();
   let server: NetServer | HttpServer;
   let wss: WebSocketServer | undefined;
+  const loopback = LOOPBACK_HOST.test(p.host);
   if (p.scheme === 'mqtt') {
-    server = createNetServer((s) => serveSocket(broker, s, 'tcp'));
+    server = createNetServer((s) => serveSocket(broker, s, 'tcp', loopback));
   } else if (p.scheme === 'mqtts') {
     const rt = tlsRt!;
     const tlsServer = createTlsServer(rt.serverOptions);
     tlsServer.on('secureConnection', (s: TLSSocket) => {
       const peer = rt.admit(s);
-      if (peer) serveSocket(broker, s, 'tls', peer);
+      if (peer) serveSocket(broker, s, 'tls', loopback, peer);
     });
     rt.attach(tlsServer);
     server = tlsServer;
@@ -163,7 +167,7 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
     wss.on('connection', (ws, req) => {
       const socket = req.socket as TLSSocket;
       const tls = kind === 'wss' ? tlsInfo(socket, peers.get(socket)) : undefined;
-      serveWebSocket(broker, ws, req.socket.remoteAddress ?? '', kind, tls);
+      serveWebSocket(broker, ws, req.socket.remoteAddress ?? '', kind, tls, loopback);
     });
   }
   // net/tls servers wait for every socket on close(); keep them so close() can end the stragglers.

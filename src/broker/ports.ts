@@ -10,6 +10,8 @@ import type { Clock, Message, SubscriptionOptions } from './types.js';
 export interface TransportPort {
   readonly remoteAddress: string;
   readonly kind: ClientInfo['transport'];
+  /** The listener that accepted it is bound to a loopback address (anonymous policy `loopback`). */
+  readonly loopbackListener: boolean;
   readonly tls: TlsInfo | undefined;
   write(chunks: Buffer[]): void;
   /** Bytes written and not yet flushed to the socket. */

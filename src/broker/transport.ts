@@ -49,7 +49,7 @@ function feed(broker: Broker, conn: Connection, decoder: PacketDecoder, chunk: B
   }
 }
 
-export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls', peer?: TlsPeerFacts): void {
+export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls', loopbackListener: boolean, peer?: TlsPeerFacts): void {
   socket.setNoDelay(true);
   let corked = false;
   const uncork = (): void => {
@@ -60,6 +60,7 @@ export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls',
   const port: TransportPort = {
     remoteAddress: socket.remoteAddress ?? '',
     kind,
+    loopbackListener,
     tls: socket instanceof TLSSocket ? tlsInfo(socket, peer) : undefined,
     write(chunks) {
       if (socket.destroyed || socket.writableEnded) return;
@@ -92,7 +93,7 @@ export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls',
 }
 
 export function serveWebSocket(
-  broker: Broker, ws: WebSocket, remoteAddress: string, kind: 'ws' | 'wss', tls: TlsInfo | undefined,
+  broker: Broker, ws: WebSocket, remoteAddress: string, kind: 'ws' | 'wss', tls: TlsInfo | undefined, loopbackListener: boolean,
 ): void {
   let batch: Buffer[] = [];
   let conn: Connection | undefined;
@@ -106,6 +107,7 @@ export function serveWebSocket(
   const port: TransportPort = {
     remoteAddress,
     kind,
+    loopbackListener,
     tls,
     write(chunks) {
       if (batch.length === 0) process.nextTick(flush);

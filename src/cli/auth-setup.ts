@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import { MoatError } from '../codec/index.js';
 import type { BrokerHooks, ClientInfo } from '../broker/hooks.js';
-import { parseListenUrl } from '../broker/listeners.js';
+import { LOOPBACK_HOST, parseListenUrl } from '../broker/listeners.js';
 import type { Logger } from '../broker/logger.js';
 import { AclFile } from '../security/acl-file.js';
 import { aclHooks, certificateCn, type AclClient } from '../security/acl-hooks.js';
@@ -119,7 +119,6 @@ function logEvent(log: Logger, e: AuthEvent): void {
   else log.info(fields, 'authentication refused while the address backs off');
 }
 
-const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 
 /** True when a listener URL is bound to a loopback address (reachable from this machine only). */
 export function isLoopbackListener(url: string): boolean {
@@ -127,21 +126,15 @@ export function isLoopbackListener(url: string): boolean {
 }
 
 /**
- * `allowAnonymous: loopback` means: anonymous clients only on listeners bound to loopback. The engine
- * only sees the remote address, and a client on 127.0.0.1 may reach a listener bound to 0.0.0.0; so when
- * no listener is bound to loopback, anonymous access is refused outright. With both kinds of listeners
- * the remote address decides (a loopback client on the public listener gets in too) and `note` says so.
+ * `allowAnonymous: loopback` means: anonymous clients only through listeners bound to loopback (the
+ * broker checks the listener that accepted each connection, not the client's address: a client on
+ * 127.0.0.1 reaching a listener bound to 0.0.0.0 is refused). With no loopback listener at all that is
+ * "never", said plainly.
  */
-export function anonymousPolicy(cfg: BrokerConfig): { allowAnonymous: boolean | 'loopback'; note?: string } {
+export function anonymousPolicy(cfg: BrokerConfig): { allowAnonymous: boolean | 'loopback' } {
   const setting = cfg.broker.allowAnonymous;
   if (setting !== 'loopback') return { allowAnonymous: setting };
-  const loopback = cfg.listeners.filter((l) => isLoopbackListener(l.url));
-  if (loopback.length === cfg.listeners.length) return { allowAnonymous: 'loopback' };
-  if (loopback.length === 0) return { allowAnonymous: false };
-  return {
-    allowAnonymous: 'loopback',
-    note: 'anonymous clients are admitted from loopback addresses on every listener, including those not bound to loopback',
-  };
+  return { allowAnonymous: cfg.listeners.some((l) => isLoopbackListener(l.url)) ? 'loopback' : false };
 }
 
 /** One loud line per plain-text listener reachable from other machines. */

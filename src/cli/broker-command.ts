@@ -67,7 +67,6 @@ export async function brokerCommand(args: string[], io: Io): Promise<number> {
   const log = pino({ level: cfg.logLevel, redact: ['password', '*.password'] }, pino.destination(2));
   for (const w of plainListenerWarnings(cfg)) io.err(w);
   const anonymous = anonymousPolicy(cfg);
-  if (anonymous.note) io.err(`moat: note: ${anonymous.note}\n`);
   // Before the store opens: a broken password file, key or ACL stops the start with nothing to undo.
   const auth = await setupAuth(cfg, log);
   const store = await openStore(cfg.store, cfg.dataDir, log);

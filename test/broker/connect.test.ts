@@ -16,6 +16,7 @@ import type { BrokerOptions } from '../../src/broker/config.js';
 import type { AuthenticateRequest, EnhancedAuthHandler, EnhancedAuthStep } from '../../src/broker/hooks.js';
 import type { Clock } from '../../src/broker/types.js';
 import { RawClient, sleep, startBroker, type TestBroker } from './helpers.js';
+import { startListener } from '../../src/broker/listeners.js';
 
 import { FakeClock, VNAME, ALL, idSeq, uid, connectOf, until, Ctx, withBroker, drainUntilClosed, closedSilently, staysOpen, persistent } from './clock-harness.js';
 
@@ -412,7 +413,7 @@ describe('anonymous policy', () => {
       }
     });
 
-  test('[5.4.1] \'loopback\' accepts ::ffff:127.0.0.1 and ::1 on a dual-stack listener', async (t) => {
+  test('[5.4.1] \'loopback\' goes by the listener: one bound to all addresses refuses anonymous clients even from 127.0.0.1 and ::1', async (t) => {
     let tb: TestBroker;
     try {
       tb = await startBroker({}, {}, { url: 'mqtt://[::]:0' });
@@ -422,9 +423,17 @@ describe('anonymous policy', () => {
     }
     try {
       const a = await connectFrom('127.0.0.1', tb.port, connectOf(5));
-      assert.deepEqual(a && [a.type, (a as ConnackPacket).reasonCode], ['connack', 0]);
-      const b = await connectFrom('::1', tb.port, connectOf(5));
-      assert.deepEqual(b && [b.type, (b as ConnackPacket).reasonCode], ['connack', 0]);
+      assert.deepEqual(a && [a.type, (a as ConnackPacket).reasonCode], ['connack', 0x87]);
+      const b = await connectFrom('::1', tb.port, connectOf(4));
+      assert.deepEqual(b && [b.type, (b as ConnackPacket).reasonCode], ['connack', 5]);
+      // The same broker through a listener bound to loopback: admitted.
+      const local = await startListener(tb.broker, { url: 'mqtt://127.0.0.1:0' });
+      try {
+        const c = await connectFrom('127.0.0.1', local.address.port, connectOf(5));
+        assert.deepEqual(c && [c.type, (c as ConnackPacket).reasonCode], ['connack', 0]);
+      } finally {
+        await local.close();
+      }
     } finally {
       await tb.close();
     }

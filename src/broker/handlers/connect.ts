@@ -64,8 +64,6 @@ export function handleConnect(c: Connection, p: ConnectPacket): void | Promise<v
   return finish();
 }
 
-const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
-
 /** A client certificate verified against the device CA, or a TLS-PSK key, already authenticated the client. */
 function tlsAuthenticated(c: Connection): boolean {
   const tls = c.transport.tls;
@@ -85,7 +83,8 @@ function authenticate(c: Connection, p: ConnectPacket, password: Buffer | undefi
     if (deny && deny.verdict === 'deny') return c.refuseConnect(deny.reasonCode ?? 0x86);
     const allowed = verdicts.some((v) => v?.verdict === 'allow') || c.auth !== undefined || vouched
       || options.allowAnonymous === true
-      || (options.allowAnonymous === 'loopback' && LOOPBACK.test(c.transport.remoteAddress));
+      // `loopback`: only through a listener bound to loopback, whatever the client's address.
+      || (options.allowAnonymous === 'loopback' && c.transport.loopbackListener);
     if (!allowed) {
       c.broker.log.info({ clientId: c.clientId, remote: c.transport.remoteAddress }, 'anonymous connection refused');
       return c.refuseConnect(p.username === undefined ? 0x87 : 0x86);

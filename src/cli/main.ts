@@ -15,6 +15,8 @@ Usage: moat <command> [options]
 
 Commands:
   broker       run the MQTT broker (TLS on 0.0.0.0:8883 by default)
+  pub          publish messages (like mosquitto_pub)
+  sub          subscribe and print messages (like mosquitto_sub)
   certs        dev PKI: certs init (CA, server, device, client profile), certs issue --device ID
   passwd       add, update (-D: delete) a user in a password file
   help         show this help

@@ -54,6 +54,12 @@ export class Outbound {
    * may be smaller than the number kept, so they go out as acknowledgements make room [MQTT-4.9.0-2].
    */
   private held: number[] = [];
+  /**
+   * QoS 2 records whose PUBREL went out again on a resumed session. The broker may have released the
+   * message and lost only our PUBCOMP (it died or the link dropped in between): its PUBCOMP 0x92 is
+   * then "not an error during recovery" (MQTT 5.0 §3.7.2.1) and the publish is complete.
+   */
+  private readonly recovering = new Set<number>();
 
   constructor(
     private readonly link: OutboundLink,
@@ -191,16 +197,17 @@ export class Outbound {
     } else if (packet.type === 'pubrec' && rec.state === OutState.AwaitPubcomp) {
       this.sendPubrel(rec.packetId); // our PUBREL crossed a resent PUBREC: answer again
     } else if (packet.type === 'pubcomp' && rec.state === OutState.AwaitPubcomp) {
-      this.finish(rec, code);
+      this.finish(rec, code, code === 0x92 && this.recovering.has(rec.packetId));
     }
   }
 
-  private finish(rec: OutgoingRecord, code: number): void {
+  /** `recovered`: a PUBCOMP 0x92 that completes the flow (see `recovering`); it resolves with 0x92. */
+  private finish(rec: OutgoingRecord, code: number, recovered = false): void {
     this.forget(rec);
     this.ids.release(rec.packetId);
     const s = this.settle.get(rec.packetId);
     this.settle.delete(rec.packetId);
-    if (code >= 0x80) {
+    if (code >= 0x80 && !recovered) {
       s?.reject(clientError(ClientErr.publishRefused, `publish to ${rec.topic} refused by the broker: reason ${hex(code)}`, code));
     } else {
       s?.resolve({ reasonCode: code, packetId: rec.packetId });
@@ -211,6 +218,7 @@ export class Outbound {
   /** The record leaves the store and the counts; its packet identifier is free again. */
   private forget(rec: OutgoingRecord): void {
     this.store.deleteOutgoing(rec.packetId);
+    this.recovering.delete(rec.packetId);
     this.inflightCount--;
     this.bytesInflight -= sizeOf(rec);
     const h = this.held.indexOf(rec.packetId);
@@ -219,7 +227,10 @@ export class Outbound {
 
   /** A record of the resumed session on the new connection: PUBREL, or PUBLISH with DUP set. */
   private resend(rec: OutgoingRecord): void {
-    if (rec.state === OutState.AwaitPubcomp) return this.sendPubrel(rec.packetId);
+    if (rec.state === OutState.AwaitPubcomp) {
+      this.recovering.add(rec.packetId);
+      return this.sendPubrel(rec.packetId);
+    }
     const packet: PublishPacket = {
       type: 'publish', topic: rec.topic, payload: rec.payload, qos: rec.qos, retain: rec.retain, dup: true,
       packetId: rec.packetId, ...(rec.properties ? { properties: rec.properties } : {}),
@@ -268,6 +279,7 @@ export class Outbound {
   /** The client is closing for good: every waiting publish rejects with `err`. */
   rejectAll(err: MoatError): void {
     this.held = [];
+    this.recovering.clear();
     this.queue.rejectAll(err);
     for (const [id, s] of this.settle) {
       s.reject(err);

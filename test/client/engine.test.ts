@@ -81,6 +81,34 @@ test('[MQTT-4.4.0-1] [MQTT-4.6.0-1] [MQTT-3.3.1-1] session present: unacknowledg
     ['publish a dup=true', 'pubrel', 'publish c dup=true']);
 });
 
+test('PUBCOMP 0x92 answering a PUBREL resent on a resumed session completes the publish (not an error during recovery); outside recovery it rejects', () => {
+  const { engine, port } = engineWith({ sessionExpiry: 60, clean: false });
+  connectEngine(engine, port);
+  const out = { ok: [] as unknown[], err: [] as unknown[] };
+  engine.outbound.publish(pending('r', 2, out));
+  engine.outbound.publish(pending('s', 2, out));
+  const [pr, ps] = publishes(port.take());
+  engine.receive({ type: 'pubrec', packetId: pr!.packetId!, reasonCode: 0 });
+  port.take();
+  // The broker released "r" and died before its PUBCOMP left.
+  engine.linkDown();
+  port.clock.advance(100);
+  engine.linkUp();
+  port.take();
+  engine.receive({ type: 'connack', sessionPresent: true, reasonCode: 0 });
+  assert.deepEqual(port.take().map((p) => p.type), ['pubrel', 'publish']);
+  engine.receive({ type: 'pubcomp', packetId: pr!.packetId!, reasonCode: 0x92 });
+  assert.deepEqual(out.ok, [{ reasonCode: 0x92, packetId: pr!.packetId! }]);
+  assert.equal(out.err.length, 0);
+  // "s" had its first PUBREL on this connection: 0x92 there is a session mismatch.
+  engine.receive({ type: 'pubrec', packetId: ps!.packetId!, reasonCode: 0 });
+  port.take();
+  engine.receive({ type: 'pubcomp', packetId: ps!.packetId!, reasonCode: 0x92 });
+  assert.equal(out.err.length, 1);
+  assert.ok(isMoatError(out.err[0], 'MOAT_ERR_PUBLISH_REFUSED'));
+  assert.equal(engine.outbound.inflight, 0);
+});
+
 test('[MQTT-3.2.2-4] session lost: PUBREC\'d messages complete, unacknowledged ones are published again; subscriptions restored', async () => {
   const { engine, port } = engineWith({ sessionExpiry: 60, clean: false });
   connectEngine(engine, port);

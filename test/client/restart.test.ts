@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type Message } from '../../src/client/index.js';
+import { connect, type Message, type MqttClient } from '../../src/client/index.js';
 import { startBroker } from '../broker/helpers.js';
 import { startCliBroker, type CliBroker } from '../support/cli-broker.js';
 
@@ -108,16 +108,24 @@ test('client processes killed (SIGKILL) and restarted with the SQLite in-flight 
 const startSqliteBroker = (dataDir: string, listen: string): Promise<CliBroker> =>
   startCliBroker(['--listen', listen, '--data-dir', dataDir, '--store', 'sqlite'], { cwd: dataDir });
 
-test('moat broker --store sqlite killed (SIGKILL) mid-stream of QoS 2 messages and restarted on the same port: each arrives exactly once, none lost', { timeout: 90_000 }, async () => {
+test('moat broker --store sqlite killed (SIGKILL) mid-stream of QoS 2 messages and restarted on the same port: each arrives exactly once, none lost', { timeout: 90_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'moat-client-broker-kill-'));
   let broker = await startSqliteBroker(dataDir, 'mqtt://127.0.0.1:0');
+  const clients: MqttClient[] = [];
+  // A failed assertion must not leave a broker and two reconnecting clients holding the file open.
+  t.after(() => {
+    for (const c of clients) void c.end({ timeout: 0 }).catch(() => {});
+    broker.child.kill('SIGKILL');
+  });
   const url = `mqtt://127.0.0.1:${broker.port}`;
   const reconnect = { initialDelay: 50, maxDelay: 300 };
   const sub = await connect(url, { clientId: 'kill-sub', sessionExpiry: 300, reconnect });
+  clients.push(sub);
   await sub.subscribe('kill/#', { qos: 2 });
   const counts = new Map<string, number>();
   sub.on('message', (m: Message) => counts.set(m.payload.toString(), (counts.get(m.payload.toString()) ?? 0) + 1));
   const pub = await connect(url, { clientId: 'kill-pub', sessionExpiry: 300, reconnect });
+  clients.push(pub);
   const N = 300;
   // Ten at a time, so that QoS 2 flows are under way whenever the broker dies.
   let nextId = 0;

@@ -1,73 +1,306 @@
-// Moat's client vs MQTT.js against the same Mosquitto (127.0.0.1:1883) in the same run.
-// Run from the repository root after `npx tsc -p tsconfig.test.json`: node bench/client.mjs [messages]
-// Each scenario runs both libraries alternately, three rounds; the best round of each is reported.
+#!/usr/bin/env node
+/**
+ * Client benchmark: Moat's client (dist/client) against MQTT.js (bench/node_modules/mqtt), both
+ * talking MQTT 5 to the same Mosquitto on 127.0.0.1:1883 in the same run.
+ *
+ *   npm run bench:client                        installs bench/, builds, runs this: ~1.5 min
+ *   node bench/client.mjs --quick               one short round (a smoke run)
+ *   node bench/client.mjs --only=q1 --lib=moat  one scenario, one library (e.g. under node --cpu-prof)
+ *   --rounds=N (default 5)  --messages=N (every scenario)  --client=PATH (another build of Moat's client)
+ *   --json / --json=FILE    machine-readable results
+ *
+ * Scenarios (ids), 64-byte payloads, one topic each:
+ *   q0  QoS 0 publish: N publishes, at most 500 unsettled (a publish promise settles when the library
+ *       handed the packet to its socket), then one QoS 1 publish as a fence: Mosquitto reads a
+ *       connection's packets in order, so its PUBACK means the broker has read all N. No subscriber.
+ *   q1  QoS 1 publish: N publishes, at most 20 unsettled (= Mosquitto's Receive Maximum, so both
+ *       libraries keep the same number in flight; a publish settles at its PUBACK). No subscriber.
+ *   rx  receive: a neutral publisher (a raw socket in this process writing pre-built MQTT 3.1.1 QoS 0
+ *       PUBLISH packets, 64 per write) sends N messages to a QoS 0 subscription of the library under
+ *       test (a `message` listener), keeping at most 512 sent and not yet received: under Mosquitto's
+ *       max_queued_messages (1,000 packets not yet written to a subscriber's socket, beyond which it
+ *       drops QoS 0), so none can be dropped. How fast the library turns messages around counts.
+ *   rx-deep  the same with at most 4,096 in the pipe (the socket buffers hold them): the broker's
+ *       and the publisher's pace count more. A round that stalls for 5 s (a message dropped) fails.
+ * The clock runs from the first publish to the last settle (q0: the fence's PUBACK; rx: the N-th
+ * message in the library's message handler). CPU is this process's user + system time in the same
+ * window, divided by N (it includes the driver, and for rx the raw publisher, which are the same for
+ * both libraries). Each round runs every library once, in an order that alternates from round to
+ * round, after one unreported warm-up round; the score is the median round, the spread min–max.
+ */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import mqtt from 'mqtt';
-import { connect } from '../.build/src/client/index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const URL = 'mqtt://127.0.0.1:1883';
-const N = Number(process.argv[2] ?? 20000);
-const PAYLOAD = Buffer.alloc(64, 1);
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const require = createRequire(join(here, 'package.json'));
+
+const argv = process.argv.slice(2);
+const known = ['quick', 'json', 'only', 'lib', 'rounds', 'messages', 'client', 'help'];
+const opts = {};
+for (const a of argv) {
+  const name = a.replace(/^--/, '').split('=')[0];
+  if (!a.startsWith('--') || !known.includes(name)) {
+    process.stderr.write(`bench: unknown argument ${a}; known: ${known.map((k) => `--${k}`).join(' ')}\n`);
+    process.exit(2);
+  }
+  opts[name] = a.includes('=') ? a.slice(a.indexOf('=') + 1) : true;
+}
+if (opts.help) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
+  process.exit(0);
+}
+
+const HOST = '127.0.0.1';
+const PORT = 1883;
+const URL = `mqtt://${HOST}:${PORT}`;
+const PAYLOAD = Buffer.alloc(64, 0x61);
+const quick = opts.quick === true;
+const rounds = Number(opts.rounds ?? (quick ? 1 : 5));
+const clientPath = resolve(root, opts.client ?? 'dist/client/index.js');
+const { connect } = await import(pathToFileURL(clientPath).href);
+const mqtt = (await import(pathToFileURL(require.resolve('mqtt')).href)).default;
+const mqttVersion = JSON.parse(readFileSync(join(dirname(require.resolve('mqtt/package.json')), 'package.json'), 'utf8')).version;
 const run = randomBytes(3).toString('hex');
+let seq = 0;
+const newTopic = (id) => `moat-bench/${run}/${id}/${seq++}`;
 
-const libs = {
+// ---------------------------------------------------------------------------------------------------
+// The two libraries behind one interface: open, publish (a promise), subscribe with a handler, end.
+
+const LIBS = {
   moat: {
-    // The queue also holds what waits for Mosquitto's Receive Maximum; MQTT.js buffers without a bound.
-    open: () => connect(URL, { reconnect: false, queue: { maxMessages: N + 1 } }),
-    sub: async (c, topic, onMsg) => { await c.subscribe(topic, { qos: 1 }); c.on('message', onMsg); },
-    pub: (c, topic, qos) => c.publish(topic, PAYLOAD, { qos }),
+    open: () => connect(URL, { protocolVersion: 5, reconnect: false }),
+    publish: (c, topic, qos) => c.publish(topic, PAYLOAD, { qos }),
+    subscribe: async (c, topic, onMessage) => {
+      c.on('message', onMessage);
+      await c.subscribe(topic, { qos: 0 });
+    },
     end: (c) => c.end(),
   },
   'mqtt.js': {
     open: () => mqtt.connectAsync(URL, { protocolVersion: 5, reconnectPeriod: 0 }),
-    sub: async (c, topic, onMsg) => { await c.subscribeAsync(topic, { qos: 1 }); c.on('message', onMsg); },
-    pub: (c, topic, qos) => c.publishAsync(topic, PAYLOAD, { qos }),
+    publish: (c, topic, qos) => c.publishAsync(topic, PAYLOAD, { qos }),
+    subscribe: async (c, topic, onMessage) => {
+      c.on('message', onMessage);
+      await c.subscribeAsync(topic, { qos: 0 });
+    },
     end: (c) => c.endAsync(),
   },
 };
 
-/** Publishes N messages at `qos` with `pubLib`, received by `subLib`; msgs/s until the last arrives. */
-async function scenario(pubLib, subLib, qos, label) {
-  const topic = `moat-bench/${run}/${label}/${Math.random().toString(36).slice(2)}`;
-  const sub = subLib ? await libs[subLib].open() : undefined;
-  const pub = await libs[pubLib].open();
-  let got = 0;
-  let done;
-  const all = new Promise((r) => { done = r; });
-  if (sub) await libs[subLib].sub(sub, topic, () => { if (++got === N) done(); });
-  else done();
-  const t0 = performance.now();
-  const acks = [];
-  for (let i = 0; i < N; i++) {
-    acks.push(libs[pubLib].pub(pub, topic, qos));
-    // Yield now and then so neither library is measured filling memory faster than the socket drains.
-    if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
-  }
-  await Promise.all(acks);
-  const timeout = new Promise((r) => setTimeout(r, 20000, 'timeout'));
-  const res = await Promise.race([all, timeout]);
-  const ms = performance.now() - t0;
-  await Promise.all([sub && libs[subLib].end(sub), libs[pubLib].end(pub)]);
-  return res === 'timeout' ? { rate: 0, note: `timeout (${got}/${N})` } : { rate: Math.round(N / (ms / 1000)) };
+/** Calls `publish()` n times keeping at most `window` promises unsettled; resolves when all settled. */
+function windowed(publish, n, window) {
+  return new Promise((resolvePromise, reject) => {
+    let sent = 0;
+    let settled = 0;
+    const onSettled = () => {
+      if (++settled === n) resolvePromise();
+      else fill();
+    };
+    const fill = () => {
+      while (sent < n && sent - settled < window) {
+        sent++;
+        publish().then(onSettled, reject);
+      }
+    };
+    fill();
+  });
 }
 
-const scenarios = [
-  ['QoS 0 publish → subscribe (same library both ends)', (lib) => scenario(lib, lib, 0, 'q0')],
-  // No subscriber: Mosquitto drops QoS 1 messages beyond a slow subscriber's max_queued_messages.
-  ['QoS 1 publish, until every PUBACK (no subscriber)', (lib) => scenario(lib, undefined, 1, 'q1')],
-  ['receive: Moat publishes QoS 0, library under test subscribes', (lib) => scenario('moat', lib, 0, 'rx')],
+function measure(n, body) {
+  return async () => {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await body();
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    return { rate: n / (ms / 1000), cpuUsPerMsg: (cpu.user + cpu.system) / n };
+  };
+}
+
+async function publishScenario(lib, n, qos, window) {
+  const L = LIBS[lib];
+  const c = await L.open();
+  const topic = newTopic(`q${qos}`);
+  try {
+    return await measure(n, async () => {
+      await windowed(() => L.publish(c, topic, qos), n, window);
+      if (qos === 0) await L.publish(c, topic, 1); // the fence: see the header
+    })();
+  } finally {
+    await L.end(c);
+  }
+}
+
+// --- The neutral publisher of the receive scenario: raw socket, MQTT 3.1.1, pre-built packets.
+
+function varint(n) {
+  const out = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 128;
+    out.push(b);
+  } while (n > 0);
+  return Buffer.from(out);
+}
+
+function rawPacket(first, body) {
+  return Buffer.concat([Buffer.from([first]), varint(body.length), body]);
+}
+
+function str(s) {
+  const b = Buffer.from(s);
+  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]);
+}
+
+function rawPublisher() {
+  return new Promise((resolvePromise, reject) => {
+    const socket = net.connect(PORT, HOST);
+    socket.setNoDelay(true);
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      // CONNECT 3.1.1, clean session, keep alive 0.
+      const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0x02, 0, 0]), str(`bench-raw-${run}-${seq++}`)]);
+      socket.write(rawPacket(0x10, body));
+    });
+    socket.once('data', (d) => {
+      if (d[0] !== 0x20 || d[3] !== 0) return reject(new Error(`raw publisher: CONNACK ${d.toString('hex')}`));
+      resolvePromise(socket);
+    });
+  });
+}
+
+const BATCH = 64;
+async function receiveScenario(lib, n, pipeDepth) {
+  const L = LIBS[lib];
+  const topic = newTopic('rx');
+  const c = await L.open();
+  const pub = await rawPublisher();
+  const batch = Buffer.concat(Array.from({ length: BATCH }, () => rawPacket(0x30, Buffer.concat([str(topic), PAYLOAD]))));
+  const one = batch.length / BATCH;
+  let received = 0;
+  let sent = 0;
+  let blocked = false;
+  let done;
+  const all = new Promise((r) => { done = r; });
+  const pump = () => {
+    while (!blocked && sent < n && sent - received + BATCH <= pipeDepth) {
+      const k = Math.min(BATCH, n - sent);
+      sent += k;
+      if (!pub.write(k === BATCH ? batch : batch.subarray(0, k * one))) blocked = true;
+    }
+  };
+  pub.on('drain', () => {
+    blocked = false;
+    pump();
+  });
+  await L.subscribe(c, topic, () => {
+    if (++received === n) done();
+    else if (received % BATCH === 0) pump();
+  });
+  try {
+    return await measure(n, async () => {
+      pump();
+      // Progress or fail: a QoS 0 message Mosquitto dropped would otherwise be waited for forever.
+      let timer;
+      let last = -1;
+      const stalled = new Promise((_, rej) => {
+        timer = setInterval(() => {
+          if (received === last) rej(new Error(`rx: ${lib} stalled at ${received} of ${n} messages (${sent} sent)`));
+          last = received;
+        }, 5000);
+      });
+      await Promise.race([all, stalled]).finally(() => clearInterval(timer));
+    })();
+  } finally {
+    pub.end(Buffer.from([0xe0, 0]));
+    await L.end(c);
+  }
+}
+
+const SCENARIOS = [
+  { id: 'q0', title: 'QoS 0 publish (500 unsettled)', n: 100_000, run: (lib, n) => publishScenario(lib, n, 0, 500) },
+  { id: 'q1', title: 'QoS 1 publish (20 unsettled)', n: 20_000, run: (lib, n) => publishScenario(lib, n, 1, 20) },
+  { id: 'rx', title: 'receive QoS 0, ≤ 512 in the pipe', n: 100_000, run: (lib, n) => receiveScenario(lib, n, 512) },
+  { id: 'rx-deep', title: 'receive QoS 0, ≤ 4,096 in the pipe', n: 200_000, run: (lib, n) => receiveScenario(lib, n, 4096) },
 ];
 
-console.log(`${N} messages of ${PAYLOAD.length} bytes, Mosquitto at ${URL}; msgs/s, best of 3`);
-for (const [name, fn] of scenarios) {
-  const best = { moat: 0, 'mqtt.js': 0 };
-  for (let round = 0; round < 3; round++) {
-    for (const lib of Object.keys(libs)) {
-      const r = await fn(lib);
-      if (r.note) console.log(`  ${lib}: ${r.note}`);
-      best[lib] = Math.max(best[lib], r.rate);
+// ---------------------------------------------------------------------------------------------------
+// Run
+
+const only = opts.only ? String(opts.only).split(',') : undefined;
+const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.id));
+const libNames = opts.lib ? String(opts.lib).split(',') : Object.keys(LIBS);
+if (scenarios.length === 0 || libNames.some((l) => !LIBS[l])) {
+  process.stderr.write(`bench: scenarios are ${SCENARIOS.map((s) => s.id).join(', ')}; libraries ${Object.keys(LIBS).join(', ')}\n`);
+  process.exit(2);
+}
+
+function git(...args) {
+  try {
+    return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+const commit = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--', 'src/client', 'src/codec') === '' ? '' : '+dirty');
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x) => Math.round(x).toLocaleString('en-US');
+
+const load0 = loadavg()[0];
+const results = [];
+for (const s of scenarios) {
+  const n = Number(opts.messages ?? (quick ? Math.ceil(s.n / 10) : s.n));
+  for (const lib of libNames) await s.run(lib, Math.ceil(n / 10)); // warm-up, not reported
+  const samples = Object.fromEntries(libNames.map((l) => [l, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? libNames : [...libNames].reverse();
+    for (const lib of order) {
+      const res = await s.run(lib, n);
+      samples[lib].push(res);
+      process.stderr.write(`${s.id} round ${r + 1} ${lib}: ${fmt(res.rate)} msgs/s, ${res.cpuUsPerMsg.toFixed(2)} µs CPU/msg\n`);
     }
   }
-  console.log(`${name}: moat ${best.moat}, mqtt.js ${best['mqtt.js']}, ratio ${(best.moat / best['mqtt.js']).toFixed(2)}×`);
+  const row = { id: s.id, title: s.title, messages: n, libs: {} };
+  for (const lib of libNames) {
+    const rates = samples[lib].map((x) => x.rate);
+    row.libs[lib] = {
+      median: median(rates), min: Math.min(...rates), max: Math.max(...rates),
+      cpuUsPerMsg: median(samples[lib].map((x) => x.cpuUsPerMsg)), rates,
+    };
+  }
+  if (row.libs.moat && row.libs['mqtt.js']) row.ratio = row.libs.moat.median / row.libs['mqtt.js'].median;
+  results.push(row);
+}
+
+const meta = {
+  date: new Date().toISOString(), commit, node: process.version, mqttjs: mqttVersion, client: clientPath,
+  cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, loadavg: [load0, loadavg()[0]], rounds,
+};
+if (opts.json === true) {
+  process.stdout.write(JSON.stringify({ meta, results }, null, 2) + '\n');
+} else {
+  if (typeof opts.json === 'string') writeFileSync(opts.json, JSON.stringify({ meta, results }, null, 2) + '\n');
+  console.log(`Moat client (${commit}) vs MQTT.js ${meta.mqttjs}, Mosquitto at ${URL}, MQTT 5, ${PAYLOAD.length} B payloads, ${meta.node}, ${meta.cpus}`);
+  console.log(`median of ${rounds} alternating rounds (min–max); load average ${load0.toFixed(2)} → ${meta.loadavg[1].toFixed(2)}\n`);
+  console.log('| scenario | messages | Moat msgs/s | MQTT.js msgs/s | Moat / MQTT.js | CPU µs/msg Moat | CPU µs/msg MQTT.js |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    const cell = (l) => (r.libs[l] ? `${fmt(r.libs[l].median)} (${fmt(r.libs[l].min)}–${fmt(r.libs[l].max)})` : '—');
+    const cpu = (l) => (r.libs[l] ? r.libs[l].cpuUsPerMsg.toFixed(2) : '—');
+    console.log(`| ${r.title} | ${fmt(r.messages)} | ${cell('moat')} | ${cell('mqtt.js')} | ${r.ratio ? `${r.ratio.toFixed(2)}×` : '—'} | ${cpu('moat')} | ${cpu('mqtt.js')} |`);
+  }
 }
 process.exit(0);

@@ -27,6 +27,8 @@ const RULES: Record<string, Rule> = {
   security: { ours: ['codec'], builtins: '*' },
   // SSH console: talks to the broker through ConsolePort, writes to SSH channels, never the terminal.
   ssh: { ours: ['broker', 'store', 'security', 'codec'], builtins: '*' },
+  // Signed firmware delivery: keys, manifests, chunks (pure), device agent and pusher (over the client).
+  firmware: { ours: ['codec', 'client'], builtins: '*' },
   // The only place that reads argv and writes to the terminal.
   cli: { ours: ['*'], builtins: '*' },
 };

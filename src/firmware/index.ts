@@ -28,4 +28,8 @@ export {
   WOLFMQTT_TOPIC, assertDeviceId, assertProduct, fwPrefix, isValidDeviceId, isValidProduct, manifestTopic, statusFilter,
   statusTopic, trustTopic,
 } from './topics.js';
+export {
+  WOLFMQTT_HEADER_BYTES, WOLFMQTT_MAX_SIG_BYTES, WOLFMQTT_PUBKEY_BYTES, decodeWolfMqtt, encodeWolfMqtt, encodeWolfMqttParts,
+  keyFromX963, verifyWolfMqtt, x963Of, type WolfMqttFirmware,
+} from './wolfmqtt-format.js';
 export { MoatError, isMoatError } from '../codec/index.js';

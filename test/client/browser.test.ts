@@ -149,6 +149,38 @@ test('browser over wss: publishes and receives at QoS 0, 1 and 2, both ways with
   }
 });
 
+test('browser over wss: publishes wait while bufferedAmount is at the high-water mark, and all arrive', { timeout: 60_000 }, async () => {
+  const node = await connect(`wss://localhost:${listener.address.port}/mqtt`, { ca: caPem, reconnect: false });
+  let arrived = 0;
+  node.on('message', () => { arrived++; });
+  await node.subscribe('bulk/#', { qos: 0 });
+  const { context, page, errors } = await openPage(spki);
+  try {
+    const mark = 8 * 1024;
+    const seen = await page.evaluate(async ({ wss, mark }) => {
+      const { connect } = (globalThis as unknown as { moat: typeof import('../../src/client/browser.js') }).moat;
+      const c = await connect(wss, { reconnect: false, highWaterMark: mark });
+      const payload = new Uint8Array(16 * 1024);
+      let most = 0;
+      // All at once: without back-pressure the 4 MiB would sit in the browser's send buffer.
+      await Promise.all(Array.from({ length: 256 }, (_, i) => c.publish(`bulk/${i}`, payload).then(() => {
+        most = Math.max(most, c.bufferedAmount);
+      })));
+      await c.end();
+      return most;
+    }, { wss: `wss://127.0.0.1:${listener.address.port}/mqtt`, mark });
+    // Under the mark before each write, so at most the mark plus one packet (and the odd ack).
+    assert.ok(seen < mark + 17 * 1024, `bufferedAmount reached ${seen}`);
+    const deadline = Date.now() + 10_000;
+    while (arrived < 256 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(arrived, 256);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await node.end();
+  }
+});
+
 test('browser over wss: a wrong certificate pin fails the connection (the browser verifies)', { timeout: 60_000 }, async () => {
   const wrong = createHash('sha256').update('not the server key').digest('base64');
   const { context, page } = await openPage(wrong);

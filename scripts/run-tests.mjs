@@ -5,7 +5,7 @@
 // file's process exits when its tests are done even if a broker child or a reconnecting client is
 // still holding it open (--test-force-exit), the whole run has a watchdog, and whatever the tests
 // left behind in the runner's process group is killed at the end.
-import { readdirSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
@@ -25,14 +25,21 @@ function collect(dir) {
 const files = collect('.build/test').sort();
 const filter = process.argv.slice(2);
 const selected = filter.length ? files.filter((f) => filter.some((x) => f.includes(x))) : files;
-const child = spawn(process.execPath, [
-  '--test', '--test-force-exit', `--test-timeout=${TEST_TIMEOUT_MS}`,
-  '--test-reporter=spec', '--test-reporter-destination=stdout',
-  '--test-reporter=./scripts/results-reporter.mjs', '--test-reporter-destination=.build/test-results.jsonl',
-  ...selected,
-], { stdio: 'inherit', detached: true }); // its own process group: everything it starts can be reaped
+// Tests that need OpenSSL in FIPS mode run in a process of their own, started with the FIPS provider
+// (MOAT_FIPS_CNF: the openssl.cnf from scripts/fips-provider.sh; .ci/run builds it). Without it they
+// run with the others and skip themselves.
+const FIPS_FILE = /tls-fips-on\.test\.js$/;
+const fipsCnf = process.env.MOAT_FIPS_CNF;
+const phases = fipsCnf
+  ? [
+    { files: selected.filter((f) => !FIPS_FILE.test(f)), flags: [], results: '.build/test-results.jsonl' },
+    { files: selected.filter((f) => FIPS_FILE.test(f)), flags: [`--openssl-config=${fipsCnf}`, '--enable-fips'], results: '.build/test-results-fips.jsonl' },
+  ]
+  : [{ files: selected, flags: [], results: '.build/test-results.jsonl' }];
 
+let child;
 const reap = () => {
+  if (!child) return;
   try { process.kill(-child.pid, 'SIGKILL'); } catch { /* the group is already gone */ }
 };
 const watchdog = setTimeout(() => {
@@ -42,8 +49,27 @@ const watchdog = setTimeout(() => {
 }, RUN_TIMEOUT_MS);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { reap(); process.exit(130); });
 
-child.on('exit', (code, signal) => {
-  clearTimeout(watchdog);
-  reap();
-  process.exit(code ?? (signal ? 1 : 0));
-});
+function run(phase) {
+  child = spawn(process.execPath, [
+    ...phase.flags, '--test', '--test-force-exit', `--test-timeout=${TEST_TIMEOUT_MS}`,
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=./scripts/results-reporter.mjs', `--test-reporter-destination=${phase.results}`,
+    ...phase.files,
+  ], { stdio: 'inherit', detached: true }); // its own process group: everything it starts can be reaped
+  return new Promise((resolve) => child.on('exit', (code, signal) => {
+    reap();
+    resolve(code ?? (signal ? 1 : 0));
+  }));
+}
+
+let status = 0;
+for (const phase of phases) {
+  if (phase.files.length === 0) continue;
+  const code = await run(phase);
+  if (code !== 0) status = code;
+}
+if (phases.length > 1 && existsSync(phases[1].results)) {
+  appendFileSync(phases[0].results, readFileSync(phases[1].results));
+}
+clearTimeout(watchdog);
+process.exit(status);

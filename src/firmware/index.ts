@@ -33,3 +33,4 @@ export {
   keyFromX963, verifyWolfMqtt, x963Of, type WolfMqttFirmware,
 } from './wolfmqtt-format.js';
 export { MoatError, isMoatError } from '../codec/index.js';
+export { STATUS_STATES, encodeStatus, isTerminal, parseStatus, type FirmwareStatus, type StatusState } from './status.js';

@@ -39,6 +39,10 @@ export const FwErr = {
   key: 'MOAT_ERR_FW_KEY',
   /** wolfMQTT format: header lengths that overflow, disagree with the payload or are out of range. */
   wolfmqttLength: 'MOAT_ERR_FW_WOLFMQTT_LENGTH',
+  /** The install hook failed: the command exited non-zero (or by a signal), or the callback threw. */
+  install: 'MOAT_ERR_FW_INSTALL',
+  /** The agent's state directory cannot be read or written, or belongs to another product / device. */
+  staging: 'MOAT_ERR_FW_STAGING',
 } as const;
 
 export type FwErrCode = (typeof FwErr)[keyof typeof FwErr];

@@ -34,3 +34,4 @@ export {
 } from './wolfmqtt-format.js';
 export { MoatError, isMoatError } from '../codec/index.js';
 export { STATUS_STATES, encodeStatus, isTerminal, parseStatus, type FirmwareStatus, type StatusState } from './status.js';
+export { startAgent, type AgentOptions, type FirmwareAgent, type InstallHook } from './agent.js';

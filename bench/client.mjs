@@ -7,6 +7,7 @@
  *   node bench/client.mjs --quick               one short round (a smoke run)
  *   node bench/client.mjs --only=q1 --lib=moat  one scenario, one library (e.g. under node --cpu-prof)
  *   --rounds=N (default 5)  --messages=N (every scenario)  --client=PATH (another build of Moat's client)
+ *   --client-b=PATH         a second build as library moat-b (an A/B in one run: --lib=moat,moat-b)
  *   --json / --json=FILE    machine-readable results
  *
  * Scenarios (ids), 64-byte payloads, one topic each:
@@ -27,10 +28,12 @@
  * window, divided by N (it includes the driver, and for rx the raw publisher, which are the same for
  * both libraries). Each round runs every library once, in an order that alternates from round to
  * round, after one unreported warm-up round; the score is the median round, the spread min–max.
+ * Mosquitto's CPU in the same window (from /proc/PID/stat; PID from /run/mosquitto/mosquitto.pid or
+ * --broker-pid=N) is shown as % of one core: near 100 % the broker, not the client, sets the pace.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { cpus, loadavg } from 'node:os';
@@ -42,7 +45,7 @@ const root = join(here, '..');
 const require = createRequire(join(here, 'package.json'));
 
 const argv = process.argv.slice(2);
-const known = ['quick', 'json', 'only', 'lib', 'rounds', 'messages', 'client', 'help'];
+const known = ['quick', 'json', 'only', 'lib', 'rounds', 'messages', 'client', 'client-b', 'broker-pid', 'help'];
 const opts = {};
 for (const a of argv) {
   const name = a.replace(/^--/, '').split('=')[0];
@@ -65,6 +68,9 @@ const quick = opts.quick === true;
 const rounds = Number(opts.rounds ?? (quick ? 1 : 5));
 const clientPath = resolve(root, opts.client ?? 'dist/client/index.js');
 const { connect } = await import(pathToFileURL(clientPath).href);
+// An A/B of two builds of Moat's client in one invocation: --client-b=PATH adds the library moat-b.
+const clientB = opts['client-b'] ? resolve(root, opts['client-b']) : undefined;
+const connectB = clientB ? (await import(pathToFileURL(clientB).href)).connect : undefined;
 const mqtt = (await import(pathToFileURL(require.resolve('mqtt')).href)).default;
 const mqttVersion = JSON.parse(readFileSync(join(dirname(require.resolve('mqtt/package.json')), 'package.json'), 'utf8')).version;
 const run = randomBytes(3).toString('hex');
@@ -84,6 +90,17 @@ const LIBS = {
     },
     end: (c) => c.end(),
   },
+  ...(connectB ? {
+    'moat-b': {
+      open: () => connectB(URL, { protocolVersion: 5, reconnect: false }),
+      publish: (c, topic, qos) => c.publish(topic, PAYLOAD, { qos }),
+      subscribe: async (c, topic, onMessage) => {
+        c.on('message', onMessage);
+        await c.subscribe(topic, { qos: 0 });
+      },
+      end: (c) => c.end(),
+    },
+  } : {}),
   'mqtt.js': {
     open: () => mqtt.connectAsync(URL, { protocolVersion: 5, reconnectPeriod: 0 }),
     publish: (c, topic, qos) => c.publishAsync(topic, PAYLOAD, { qos }),
@@ -114,14 +131,30 @@ function windowed(publish, n, window) {
   });
 }
 
+// Mosquitto's CPU time (utime + stime from /proc, in 10 ms ticks) shows when the broker is the limit.
+const brokerPid = opts['broker-pid'] ?? (existsSync('/run/mosquitto/mosquitto.pid') ? readFileSync('/run/mosquitto/mosquitto.pid', 'utf8').trim() : undefined);
+function brokerTicks() {
+  try {
+    const f = readFileSync(`/proc/${brokerPid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
+  }
+}
+
 function measure(n, body) {
   return async () => {
+    const b0 = brokerTicks();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await body();
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    return { rate: n / (ms / 1000), cpuUsPerMsg: (cpu.user + cpu.system) / n };
+    const b1 = brokerTicks();
+    return {
+      rate: n / (ms / 1000), cpuUsPerMsg: (cpu.user + cpu.system) / n,
+      brokerCpu: b0 === undefined || b1 === undefined ? undefined : ((b1 - b0) * 10) / ms,
+    };
   };
 }
 
@@ -270,7 +303,8 @@ for (const s of scenarios) {
     for (const lib of order) {
       const res = await s.run(lib, n);
       samples[lib].push(res);
-      process.stderr.write(`${s.id} round ${r + 1} ${lib}: ${fmt(res.rate)} msgs/s, ${res.cpuUsPerMsg.toFixed(2)} µs CPU/msg\n`);
+      const broker = res.brokerCpu === undefined ? '' : `, Mosquitto ${Math.round(res.brokerCpu * 100)} % of a core`;
+      process.stderr.write(`${s.id} round ${r + 1} ${lib}: ${fmt(res.rate)} msgs/s, ${res.cpuUsPerMsg.toFixed(2)} µs CPU/msg${broker}\n`);
     }
   }
   const row = { id: s.id, title: s.title, messages: n, libs: {} };
@@ -279,6 +313,7 @@ for (const s of scenarios) {
     row.libs[lib] = {
       median: median(rates), min: Math.min(...rates), max: Math.max(...rates),
       cpuUsPerMsg: median(samples[lib].map((x) => x.cpuUsPerMsg)), rates,
+      brokerCpu: samples[lib].every((x) => x.brokerCpu !== undefined) ? median(samples[lib].map((x) => x.brokerCpu)) : undefined,
     };
   }
   if (row.libs.moat && row.libs['mqtt.js']) row.ratio = row.libs.moat.median / row.libs['mqtt.js'].median;
@@ -295,12 +330,18 @@ if (opts.json === true) {
   if (typeof opts.json === 'string') writeFileSync(opts.json, JSON.stringify({ meta, results }, null, 2) + '\n');
   console.log(`Moat client (${commit}) vs MQTT.js ${meta.mqttjs}, Mosquitto at ${URL}, MQTT 5, ${PAYLOAD.length} B payloads, ${meta.node}, ${meta.cpus}`);
   console.log(`median of ${rounds} alternating rounds (min–max); load average ${load0.toFixed(2)} → ${meta.loadavg[1].toFixed(2)}\n`);
-  console.log('| scenario | messages | Moat msgs/s | MQTT.js msgs/s | Moat / MQTT.js | CPU µs/msg Moat | CPU µs/msg MQTT.js |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  console.log('| scenario | messages | Moat msgs/s | MQTT.js msgs/s | Moat / MQTT.js | CPU µs/msg Moat | CPU µs/msg MQTT.js | Mosquitto CPU Moat / MQTT.js |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     const cell = (l) => (r.libs[l] ? `${fmt(r.libs[l].median)} (${fmt(r.libs[l].min)}–${fmt(r.libs[l].max)})` : '—');
     const cpu = (l) => (r.libs[l] ? r.libs[l].cpuUsPerMsg.toFixed(2) : '—');
-    console.log(`| ${r.title} | ${fmt(r.messages)} | ${cell('moat')} | ${cell('mqtt.js')} | ${r.ratio ? `${r.ratio.toFixed(2)}×` : '—'} | ${cpu('moat')} | ${cpu('mqtt.js')} |`);
+    const bc = (l) => (r.libs[l]?.brokerCpu !== undefined ? `${Math.round(r.libs[l].brokerCpu * 100)} %` : '—');
+    console.log(`| ${r.title} | ${fmt(r.messages)} | ${cell('moat')} | ${cell('mqtt.js')} | ${r.ratio ? `${r.ratio.toFixed(2)}×` : '—'} | ${cpu('moat')} | ${cpu('mqtt.js')} | ${bc('moat')} / ${bc('mqtt.js')} |`);
+  }
+  for (const r of results.filter((x) => x.libs['moat-b'])) {
+    const b = r.libs['moat-b'];
+    const vs = r.libs.moat ? `, ${(b.median / r.libs.moat.median).toFixed(2)}× moat` : '';
+    console.log(`moat-b (${clientB}) ${r.id}: ${fmt(b.median)} (${fmt(b.min)}–${fmt(b.max)}) msgs/s${vs}, ${b.cpuUsPerMsg.toFixed(2)} µs CPU/msg`);
   }
 }
 process.exit(0);

@@ -92,6 +92,16 @@ export class Outbound {
   }
 
   publish(p: PendingPublish): void {
+    // The common case, nothing waiting and room to send: straight out, without a trip through the
+    // queue. The same checks as pump(); a message larger than the whole queue still goes to push()
+    // so that it is refused the same way online and offline.
+    const size = sizeOf(p);
+    if (this.queue.length === 0 && this.held.length === 0 && size <= this.queue.maxBytes
+      && this.link.online && this.link.writable && (p.qos === 0 || (this.inflight < this.link.limits.receiveMaximum
+        && (this.inflight === 0 || this.bytesInflight + size <= this.maxInflightBytes)))) {
+      this.send(p, size);
+      return;
+    }
     if (this.queue.push(p)) this.pump();
   }
 
@@ -122,7 +132,7 @@ export class Outbound {
   }
 
   /** False when the message went back to the head of the queue (no packet identifier free). */
-  private send(p: PendingPublish): boolean {
+  private send(p: PendingPublish, size = sizeOf(p)): boolean {
     const { limits, version } = this.link;
     if (p.qos > limits.maximumQoS) {
       p.reject(clientError(ClientErr.qosNotSupported, `the broker's Maximum QoS is ${limits.maximumQoS}; QoS ${p.qos} publish to ${p.topic} refused [MQTT-3.2.2-11]`, 0x9b));
@@ -141,15 +151,15 @@ export class Outbound {
         return false;
       }
     }
-    const packet: PublishPacket = {
-      type: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: false,
-      ...(packetId !== undefined ? { packetId } : {}),
-      ...(p.properties ? { properties: p.properties } : {}),
-    };
+    // Built without spreads of optional parts: this runs once per publish.
+    const packet: PublishPacket = { type: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: false };
+    if (packetId !== undefined) packet.packetId = packetId;
     const alias = version === 5 ? this.aliases.lookup(p.topic) : undefined;
     if (alias) {
-      packet.properties = { ...packet.properties, topicAlias: alias.alias };
+      packet.properties = p.properties ? { ...p.properties, topicAlias: alias.alias } : { topicAlias: alias.alias };
       if (alias.known) packet.topic = '';
+    } else if (p.properties) {
+      packet.properties = p.properties;
     }
     let bytes: Buffer;
     try {
@@ -170,11 +180,11 @@ export class Outbound {
       const record: OutgoingRecord = {
         packetId, state: p.qos === 1 ? OutState.AwaitPuback : OutState.AwaitPubrec,
         topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain,
-        ...(p.properties ? { properties: p.properties } : {}),
       };
+      if (p.properties) record.properties = p.properties;
       this.store.putOutgoing(record);
       this.inflightCount++;
-      this.bytesInflight += sizeOf(record);
+      this.bytesInflight += size;
       this.settle.set(packetId, { resolve: p.resolve, reject: p.reject });
     }
     this.link.write(bytes);

@@ -34,4 +34,11 @@ export {
 } from './wolfmqtt-format.js';
 export { MoatError, isMoatError } from '../codec/index.js';
 export { STATUS_STATES, encodeStatus, isTerminal, parseStatus, type FirmwareStatus, type StatusState } from './status.js';
+export {
+  DEFAULT_PUBLISH_WINDOW, brokerMaxPacketSize, clearRelease, publishPacketBytes, publishRelease, publishTrust, readRetainedManifest,
+  type ClearReleaseOptions, type FwClient, type PublishReleaseOptions, type PublishTrustOptions, type PublishedRelease, type RetainedManifest,
+} from './publisher.js';
+export {
+  watchCampaign, type CampaignFailure, type CampaignSnapshot, type CampaignSummary, type DeviceProgress, type WatchCampaignOptions,
+} from './progress.js';
 export { startAgent, type AgentOptions, type FirmwareAgent, type InstallHook } from './agent.js';

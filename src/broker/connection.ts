@@ -43,7 +43,8 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   auth: { method: string; state: Record<string, unknown> } | undefined;
   /** Created only when a hook asks for the signal; aborted when the connection closes. */
   private abortController: AbortController | undefined;
-  private lastActivity: number;
+  /** Set by every packet, read only by the keep alive timer (armed after CONNECT). */
+  private lastActivity = 0;
   private keepAliveTimer: unknown;
   /** Armed while the socket holds more than maxWriteBuffer; fires on a consumer too slow to drain. */
   private drainTimer: unknown;
@@ -61,9 +62,7 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   private credentialsTimer: unknown;
 
   constructor(readonly transport: TransportPort, readonly broker: BrokerPort) {
-    const clock = broker.clock;
-    this.lastActivity = clock.now();
-    this.connectTimer = clock.setTimeout(() => {
+    this.connectTimer = broker.clock.setTimeout(() => {
       if (this.state === ConnState.AwaitConnect || this.state === ConnState.Authenticating) {
         broker.log.info({ remote: transport.remoteAddress }, 'connect timeout');
         this.close();
@@ -182,7 +181,7 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
     clock.clearTimeout(this.throttleTimer);
     clock.clearTimeout(this.credentialsTimer);
     this.abortController?.abort();
-    this.pending = [];
+    if (this.pending.length > 0) this.pending = [];
     this.transport.close();
     if (wasConnected && this.session?.link === this) this.session.link = undefined;
     this.broker.connectionClosed(this, wasConnected ? this.session : undefined, wasConnected ? this.will : undefined);

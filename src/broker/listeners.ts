@@ -118,8 +118,9 @@ function plainTls(broker: Broker, scheme: ParsedListenUrl['scheme'], tls: PlainT
       });
     },
     admit(s) {
-      stats[s.isSessionReused() ? 'resumed' : 'full']++;
-      return {};
+      const resumed = s.isSessionReused();
+      stats[resumed ? 'resumed' : 'full']++;
+      return { resumed };
     },
     reload: async () => false,
     rotateTicketKeys: async () => server?.setTicketKeys(randomBytes(48)),
@@ -172,9 +173,13 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
   }
   // net/tls servers wait for every socket on close(); keep them so close() can end the stragglers.
   const sockets = new Set<Socket>();
+  // One listener function for all sockets ('close' comes once), not a closure per connection.
+  function untrack(this: Socket): void {
+    sockets.delete(this);
+  }
   server.on('connection', (s: Socket) => {
     sockets.add(s);
-    s.once('close', () => sockets.delete(s));
+    s.on('close', untrack);
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {

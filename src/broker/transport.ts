@@ -18,16 +18,25 @@ const CLOSE_GRACE_MS = 2000;
 /** Kept as a name for the TLS facts a transport reports; `certIdentity` is part of TlsInfo. */
 export type TransportTlsInfo = TlsInfo;
 
-/** What the TLS listener learnt during the handshake (PSK identity, verified certificate, its identity). */
+/**
+ * What the TLS listener learnt during the handshake (PSK identity, verified certificate, its identity)
+ * and, when it read them, the handshake's protocol, cipher and resumption: tlsInfo() then does not
+ * ask OpenSSL a second time for what admit() already asked.
+ */
 export interface TlsPeerFacts {
   pskIdentity?: string;
   peerCertificate?: Buffer;
   certIdentity?: string;
+  protocol?: string | null;
+  cipher?: string | undefined;
+  resumed?: boolean;
 }
 
 export function tlsInfo(socket: TLSSocket, peer: TlsPeerFacts = {}): TransportTlsInfo {
   const info: TransportTlsInfo = {
-    protocol: socket.getProtocol(), cipher: socket.getCipher()?.name, resumed: socket.isSessionReused(),
+    protocol: peer.protocol !== undefined ? peer.protocol : socket.getProtocol(),
+    cipher: 'cipher' in peer ? peer.cipher : socket.getCipher()?.name,
+    resumed: peer.resumed ?? socket.isSessionReused(),
   };
   if (peer.peerCertificate) {
     info.peerCertificate = peer.peerCertificate;
@@ -49,47 +58,100 @@ function feed(broker: Broker, conn: Connection, decoder: PacketDecoder, chunk: B
   }
 }
 
+const kPort = Symbol('moat.socketPort');
+type PortSocket = Socket & { [kPort]: SocketPort };
+
+/**
+ * A TCP/TLS socket as the engine's transport. Every connection pays for its set-up, also one that
+ * never sends CONNECT (a TLS handshake on its own), so the methods and socket listeners are shared
+ * (prototype methods, module functions finding the port on the socket) instead of closures made per
+ * connection, and the decoder is made when the first bytes arrive.
+ */
+class SocketPort implements TransportPort {
+  readonly remoteAddress: string;
+  conn: Connection | undefined;
+  decoder: PacketDecoder | undefined;
+  corked = false;
+  closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly socket: Socket, readonly broker: Broker, readonly kind: 'tcp' | 'tls', readonly loopbackListener: boolean,
+    readonly tls: TransportTlsInfo | undefined,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+  }
+
+  write(chunks: Buffer[]): void {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(uncork, this);
+    }
+    for (const c of chunks) socket.write(c);
+  }
+
+  bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  close(): void {
+    if (this.socket.destroyed) return;
+    this.socket.end();
+    this.closeTimer ??= setTimeout(destroySocket, CLOSE_GRACE_MS, this.socket).unref();
+  }
+}
+
+function uncork(port: SocketPort): void {
+  port.corked = false;
+  port.socket.uncork();
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
+function onData(this: PortSocket, chunk: Buffer): void {
+  const port = this[kPort];
+  port.decoder ??= new PacketDecoder({ maxPacketSize: port.broker.options.limits.maxPacketSize });
+  feed(port.broker, port.conn!, port.decoder, chunk);
+}
+
+function onDrain(this: PortSocket): void {
+  this[kPort].conn!.transportDrained();
+}
+
+function onError(this: PortSocket, err: Error): void {
+  const port = this[kPort];
+  port.broker.log.debug({ remote: port.remoteAddress, err: err.message }, 'socket error');
+}
+
+function onClose(this: PortSocket): void {
+  const port = this[kPort];
+  if (port.closeTimer) clearTimeout(port.closeTimer);
+  port.conn!.transportClosed();
+}
+
 export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls', loopbackListener: boolean, peer?: TlsPeerFacts): void {
   socket.setNoDelay(true);
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    socket.uncork();
-  };
-  let closeTimer: NodeJS.Timeout | undefined;
-  const port: TransportPort = {
-    remoteAddress: socket.remoteAddress ?? '',
-    kind,
-    loopbackListener,
-    tls: socket instanceof TLSSocket ? tlsInfo(socket, peer) : undefined,
-    write(chunks) {
-      if (socket.destroyed || socket.writableEnded) return;
-      if (!corked) {
-        corked = true;
-        socket.cork();
-        process.nextTick(uncork);
-      }
-      for (const c of chunks) socket.write(c);
-    },
-    bufferedBytes: () => socket.writableLength,
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
-    close() {
-      if (socket.destroyed) return;
-      socket.end();
-      closeTimer ??= setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
-    },
-  };
+  const port = new SocketPort(socket, broker, kind, loopbackListener, socket instanceof TLSSocket ? tlsInfo(socket, peer) : undefined);
   const conn = broker.accept(port);
   if (!conn) return;
-  const decoder = new PacketDecoder({ maxPacketSize: broker.options.limits.maxPacketSize });
-  socket.on('data', (chunk: Buffer) => feed(broker, conn, decoder, chunk));
-  socket.on('drain', () => conn.transportDrained());
-  socket.on('error', (err) => broker.log.debug({ remote: port.remoteAddress, err: err.message }, 'socket error'));
-  socket.on('close', () => {
-    if (closeTimer) clearTimeout(closeTimer);
-    conn.transportClosed();
-  });
+  port.conn = conn;
+  (socket as PortSocket)[kPort] = port;
+  socket.on('data', onData);
+  socket.on('drain', onDrain);
+  socket.on('error', onError);
+  socket.on('close', onClose);
 }
 
 export function serveWebSocket(

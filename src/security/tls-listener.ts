@@ -45,6 +45,10 @@ export interface TlsPeer {
   peerCertificate?: Buffer;
   /** The configured CN/SAN of a verified client certificate. */
   certIdentity?: string;
+  /** The handshake's protocol, cipher and resumption, as admit() read them (the transport reports them). */
+  protocol?: string | null;
+  cipher?: string | undefined;
+  resumed?: boolean;
 }
 
 export interface TlsListenerRuntime {
@@ -225,24 +229,27 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
       }
     },
     admit(socket) {
-      const reused = socket.isSessionReused();
+      // Read once here and handed on: the transport's tlsInfo() reports the same three facts.
+      const resumed = socket.isSessionReused();
       const identity = offered.get(socket);
-      const cipher = socket.getCipher()?.name ?? '';
+      const cipher = socket.getCipher()?.name;
+      const protocol = socket.getProtocol();
+      const facts = { protocol, cipher, resumed };
       // The PSK callback also runs for PSKs OpenSSL then skips (e.g. a SHA-384 suite): an identity
       // counts only if the handshake really used it, i.e. a TLS 1.2 PSK suite or a TLS 1.3 PSK hit.
-      if (identity !== undefined && (cipher.startsWith('PSK-') || (socket.getProtocol() === 'TLSv1.3' && reused))) {
+      if (identity !== undefined && ((cipher ?? '').startsWith('PSK-') || (protocol === 'TLSv1.3' && resumed))) {
         stats.psk++;
-        return { pskIdentity: identity };
+        return { ...facts, pskIdentity: identity };
       }
-      stats[reused ? 'resumed' : 'full']++;
-      if (mode === 'none') return {};
+      stats[resumed ? 'resumed' : 'full']++;
+      if (mode === 'none') return facts;
       // The X509Certificate view: getPeerCertificate() would build fingerprints and a key object per
       // handshake only for us to read the CN and the DER.
       const cert = socket.getPeerX509Certificate();
-      if (!cert) return mode === 'required' ? reject(socket, 'NO_CLIENT_CERTIFICATE', undefined) : {};
+      if (!cert) return mode === 'required' ? reject(socket, 'NO_CLIENT_CERTIFICATE', undefined) : facts;
       if (!socket.authorized) return reject(socket, String(socket.authorizationError ?? 'UNVERIFIED'), cert);
       const certIdentity = identityFromParts(firstCn(cert.subject), cert.subjectAltName, o.certIdentity ?? 'cn');
-      return { peerCertificate: cert.raw, ...(certIdentity === undefined ? {} : { certIdentity }) };
+      return { ...facts, peerCertificate: cert.raw, ...(certIdentity === undefined ? {} : { certIdentity }) };
     },
     reload,
     rotateTicketKeys,

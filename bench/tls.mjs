@@ -209,6 +209,8 @@ async function measureHandshakes(load, row, unit) {
       return {
         variant: v, rate: n / wallS, serverUsPerHs: serversUs[i] / n, loadUsPerHs: loadUs / total,
         serverShare: serversUs[i] / 1e6 / wallS, othersShare, errors, handshakes: n,
+        // Kernel time (system) apart: TCP segments, shutdown and close are kernel work, OpenSSL is user.
+        serverSysUsPerHs: (b.s[i].cpu.system - a.s[i].cpu.system) / n,
       };
     });
   } finally {
@@ -271,7 +273,7 @@ for (let round = 0; round < config.rounds; round++) {
     for (const unit of order) {
       for (const m of await measureHandshakes(load, row, unit)) {
         results[row.id][m.variant].push(m);
-        log(`round ${round + 1}/${config.rounds} ${row.id.padEnd(8)} ${m.variant.padEnd(13)} ${m.rate.toFixed(0).padStart(6)} hs/s  server ${m.serverUsPerHs.toFixed(0).padStart(5)} µs/hs (${(m.serverShare * 100).toFixed(0)}% of a core)  load ${m.loadUsPerHs.toFixed(0).padStart(5)} µs/hs  others ${(m.othersShare * 100).toFixed(0)}%${unit.length > 1 ? '  (paired)' : ''}`);
+        log(`round ${round + 1}/${config.rounds} ${row.id.padEnd(8)} ${m.variant.padEnd(13)} ${m.rate.toFixed(0).padStart(6)} hs/s  server ${m.serverUsPerHs.toFixed(0).padStart(5)} µs/hs (sys ${m.serverSysUsPerHs.toFixed(0)}, ${(m.serverShare * 100).toFixed(0)}% of a core)  load ${m.loadUsPerHs.toFixed(0).padStart(5)} µs/hs  others ${(m.othersShare * 100).toFixed(0)}%${unit.length > 1 ? '  (paired)' : ''}`);
       }
     }
   }

@@ -1,18 +1,50 @@
 /**
- * The device agent: receives a signed release over MQTT, stages it chunk by chunk, verifies it and
- * hands it to an install hook (docs/firmware.md, "Device agent").
+ * The device agent: receives a signed release over MQTT, stages it chunk by chunk, verifies it and hands
+ * it to an install hook (docs/firmware.md, "Device agent").
  *
- *   startAgent(options) → FirmwareAgent   (subscribes to fw/<product>/trust and /manifest; resumes staging)
- *   agent.running, agent.status, agent.on('status', fn), agent.close()
+ *   startAgent(options) → FirmwareAgent     agent.running, agent.status, agent.on('status', fn), agent.close()
  *
- * API first (the pusher and the CLI code against it); the behaviour follows in this file and staging.ts.
+ * How it works:
+ * - Subscribes to fw/<p>/trust, then fw/<p>/manifest (QoS 1; both retained, so an offline device gets them
+ *   on connect; the trust list first, so that a manifest signed by a newly trusted key is not refused).
+ * - Every message goes through one serial queue: a chunk that arrives while a manifest is being handled
+ *   waits for it, so no step sees a half-changed state. Chunks of no active release are dropped (they are
+ *   retained: subscribing again brings them back).
+ * - A manifest: the same release as the active or the last handled one (retained copy seen again) is
+ *   ignored; any other replaces the campaign: the old staging is abandoned, then checkManifest (refused:
+ *   status failed with the code, recorded as the last release so it is not retried until another manifest).
+ * - Accepted: staging/<id>.part + .json; the exact topics of the missing chunks are subscribed, at most
+ *   CHUNK_WINDOW at a time (refilled when half are in), each unsubscribed once received — so memory and the
+ *   broker's queue hold a bounded number of chunks. Each chunk is checked (header index, length, SHA-256)
+ *   before it is written; one bad chunk fails the release (MOAT_ERR_FW_CHUNK / _TOO_LARGE / _FORMAT).
+ * - Complete: the whole file's SHA-256 (MOAT_ERR_FW_IMAGE), status verified, atomic rename to
+ *   ready/<product>-<version>.bin, the install hook (MOAT_ERR_FW_INSTALL), then the running version
+ *   (monotonic) and last release in state.json, status installed.
+ * - A signed trust update with a greater sequence replaces the trust list (the retained copy seen again is
+ *   ignored); the active release is checked again under it (a revoked signer stops it), and a manifest
+ *   refused for its signer is tried again.
+ * - Restart: the staging json says which chunks are verified; only the others are subscribed.
+ * An install interrupted by a crash after the rename is done again when the manifest comes back: hooks
+ * must be idempotent.
  */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { MqttClient } from '../client/index.js';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { MqttClient, Message } from '../client/index.js';
+import { isMoatError } from '../codec/index.js';
+import { chunkCount, chunkTopic, decodeChunk, parseChunkTopic, verifyChunk } from './chunks.js';
+import { parseEnvelope, type Envelope } from './envelope.js';
 import { FwErr, fwError } from './errors.js';
-import type { Manifest } from './manifest.js';
-import type { FirmwareStatus } from './status.js';
-import type { TrustList } from './trust.js';
+import { verifyImageFile } from './image.js';
+import { checkManifest, type CheckedManifest } from './manifest-check.js';
+import { releaseIdOf, type Manifest } from './manifest.js';
+import { encodeStatus, type FirmwareStatus } from './status.js';
+import { Staging, clearStaging, loadAgentState, saveAgentState, type AgentState } from './staging.js';
+import { manifestTopic, statusTopic, trustTopic } from './topics.js';
+import { acceptTrustUpdate, parseTrustList, type TrustList } from './trust.js';
+import { compareVersions } from './version.js';
 
 /** A callback (library use) or a shell command run as `sh -c '<command> "$1"' sh <imagePath>`. */
 export type InstallHook = ((imagePath: string, manifest: Manifest) => Promise<void>) | { command: string };
@@ -43,12 +75,382 @@ export interface FirmwareAgent {
   /** The last status published. */
   readonly status: FirmwareStatus;
   on(event: 'status', fn: (s: FirmwareStatus) => void): this;
+  off(event: 'status', fn: (s: FirmwareStatus) => void): this;
   /** Stops handling messages, waits for the current step, saves the staging state. The client stays open. */
   close(): Promise<void>;
 }
 
+/** Chunk topics subscribed at once (one SUBSCRIBE of at most this many filters). */
+export const CHUNK_WINDOW = 64;
+/** Verified chunks are made durable (fsync + staging json) at least this often while downloading. */
+const CHECKPOINT_MS = 1000;
+const STATUS_MIN_MS = 1000;
+const STATUS_MIN_PERCENT = 5;
+const SIGNER_CODES: readonly string[] = [FwErr.unknownSigner, FwErr.revokedSigner];
+
+interface Active {
+  staging: Staging;
+  checked: { manifest: Manifest; releaseId: string };
+  /** chunk index → topic, subscribed and not yet received */
+  waiting: Map<number, string>;
+  /** received chunk topics still subscribed */
+  done: string[];
+  /** next index to consider when refilling the window */
+  cursor: number;
+}
+
+/** The key a manifest message is remembered by: its release id, or a hash of bytes that are no envelope. */
+function releaseKey(raw: Buffer): string {
+  try {
+    return releaseIdOf(Buffer.from(parseEnvelope(raw).payload, 'base64'));
+  } catch {
+    return createHash('sha256').update(raw).digest('hex').slice(0, 32);
+  }
+}
+
+function runCommand(command: string, imagePath: string, m: Manifest): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', `${command} "$1"`, 'sh', imagePath], {
+      stdio: 'ignore',
+      env: { ...process.env, MOAT_FW_IMAGE: imagePath, MOAT_FW_VERSION: m.version, MOAT_FW_PRODUCT: m.product },
+    });
+    child.once('error', (e) => reject(fwError(FwErr.install, `install command could not start: ${e.message}`, e)));
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(fwError(FwErr.install, `install command ${signal ? `killed by ${signal}` : `exited with ${code}`}`));
+    });
+  });
+}
+
+class Agent extends EventEmitter implements FirmwareAgent {
+  private state!: AgentState;
+  private active: Active | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+  private current: FirmwareStatus;
+  private statusSent: Promise<unknown> = Promise.resolve();
+  private lastProgress = { percent: -1, at: 0 };
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  /** A manifest refused for its signer: tried again when the trust list changes. */
+  private signerRefused: Buffer | undefined;
+  private readonly client: MqttClient;
+  private readonly now: () => number;
+  private readonly stagingDir: string;
+  private readonly readyDir: string;
+  private readonly topics: { manifest: string; trust: string; status: string };
+  private readonly onMessage = (m: Message): void => this.route(m);
+
+  constructor(private readonly o: AgentOptions) {
+    super();
+    this.client = o.client;
+    this.now = o.now ?? Date.now;
+    this.stagingDir = join(o.stateDir, 'staging');
+    this.readyDir = join(o.stateDir, 'ready');
+    this.topics = { manifest: manifestTopic(o.product), trust: trustTopic(o.product), status: statusTopic(o.product, o.deviceId) };
+    this.current = { state: 'idle', running: o.runningVersion ?? '0', at: new Date(this.now()).toISOString() };
+  }
+
+  get running(): string {
+    return this.state.running;
+  }
+
+  get status(): FirmwareStatus {
+    return this.current;
+  }
+
+  async start(): Promise<void> {
+    for (const d of [this.o.stateDir, this.stagingDir, this.readyDir]) {
+      await mkdir(d, { recursive: true }).catch((e: Error) => { throw fwError(FwErr.staging, `cannot create ${d}`, e); });
+    }
+    this.state = await loadAgentState(this.o.stateDir, {
+      product: this.o.product, deviceId: this.o.deviceId, running: this.o.runningVersion ?? '0', trust: parseTrustList(this.o.trust),
+    });
+    await this.removeStaleReady();
+    this.client.on('message', this.onMessage);
+    const staging = await Staging.resume(this.stagingDir, (env) => this.check(env).manifest);
+    if (staging) {
+      this.log(`resuming release ${staging.releaseId}: ${staging.verifiedCount} of ${chunkCount(staging.manifest)} chunks verified`);
+      this.active = { staging, checked: { manifest: staging.manifest, releaseId: staging.releaseId }, waiting: new Map(), done: [], cursor: 0 };
+      this.publishProgress(true);
+      this.refill();
+    } else {
+      this.publish({ state: 'idle', running: this.state.running });
+    }
+    // Trust first: its retained list is handled before the retained manifest (one serial queue).
+    for (const topic of [this.topics.trust, this.topics.manifest]) {
+      const sub = await this.client.subscribe(topic, { qos: 1, bufferSize: 1 });
+      sub.close(); // messages come through the 'message' event; this keeps no buffer
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.off('message', this.onMessage);
+    clearTimeout(this.checkpointTimer);
+    await this.queue;
+    const a = this.active;
+    this.active = undefined;
+    if (a) {
+      await a.staging.close().catch((e: unknown) => this.log(`cannot save staging: ${String(e)}`));
+      this.unsubscribe([...a.waiting.values(), ...a.done]);
+    }
+    this.unsubscribe([this.topics.manifest, this.topics.trust]);
+    // The last status on its way (QoS 1), but never hang on a client that is offline.
+    await Promise.race([this.statusSent, new Promise((r) => setTimeout(r, 2000).unref())]);
+  }
+
+  private log(line: string): void {
+    this.o.log?.(line);
+  }
+
+  private enqueue(job: () => Promise<void>): void {
+    this.queue = this.queue.then(() => (this.closed ? undefined : job())).catch((e: unknown) => this.log(`firmware agent: ${String(e)}`));
+  }
+
+  private route(m: Message): void {
+    if (m.topic === this.topics.manifest) return this.enqueue(() => this.onManifest(m.payload));
+    if (m.topic === this.topics.trust) return this.enqueue(() => this.onTrust(m.payload));
+    const c = parseChunkTopic(m.topic);
+    // Only the active release's chunks are queued: anything else is dropped before it holds memory.
+    if (c && c.product === this.o.product && c.releaseId === this.active?.checked.releaseId) {
+      this.enqueue(() => this.onChunk(c.releaseId, c.index, m.payload));
+    }
+  }
+
+  private check(envelope: Buffer | Envelope): CheckedManifest {
+    return checkManifest({
+      manifestEnvelope: envelope, trust: this.state.trust, product: this.o.product, deviceId: this.o.deviceId,
+      groups: this.o.groups ?? [], runningVersion: this.state.running,
+      ...(this.o.maxImageBytes !== undefined ? { maxImageBytes: this.o.maxImageBytes } : {}), now: this.now(),
+    });
+  }
+
+  private async onManifest(raw: Buffer): Promise<void> {
+    if (raw.length === 0) {
+      // The campaign was withdrawn (empty retained manifest): stop, keep nothing.
+      if (this.active) {
+        this.log(`manifest withdrawn: abandoning release ${this.active.checked.releaseId}`);
+        await this.abandon();
+        this.publish({ state: 'idle', running: this.state.running });
+      }
+      return;
+    }
+    const key = releaseKey(raw);
+    if (key === this.active?.checked.releaseId || key === this.state.lastRelease?.id) return;
+    if (this.active) {
+      this.log(`new manifest ${key}: abandoning release ${this.active.checked.releaseId}`);
+      await this.abandon();
+    }
+    let checked: CheckedManifest;
+    try {
+      checked = this.check(raw);
+    } catch (e) {
+      this.signerRefused = isMoatError(e) && SIGNER_CODES.includes(e.code) ? raw : undefined;
+      return this.fail(e, key);
+    }
+    this.signerRefused = undefined;
+    const staging = await Staging.create(this.stagingDir, checked.releaseId, parseEnvelope(raw), checked.manifest)
+      .catch((e: unknown) => this.fail(e, key, checked.manifest.version));
+    if (!staging) return;
+    this.log(`release ${checked.releaseId}: version ${checked.manifest.version}, ${checked.manifest.size} bytes in ${checked.manifest.chunks.length} chunks`);
+    this.active = { staging, checked, waiting: new Map(), done: [], cursor: 0 };
+    this.lastProgress = { percent: -1, at: 0 };
+    this.publishProgress(true);
+    this.refill();
+  }
+
+  private async onTrust(raw: Buffer): Promise<void> {
+    if (raw.length === 0) return;
+    let next: TrustList;
+    try {
+      next = acceptTrustUpdate(this.state.trust, raw);
+    } catch (e) {
+      // The retained copy of the list we already run is seen on every (re)subscribe: not worth a word.
+      if (isMoatError(e) && e.code === FwErr.trustSequence && this.sameSequence(raw)) return;
+      this.log(`trust update refused: ${isMoatError(e) ? e.code : ''} ${(e as Error).message}`);
+      return;
+    }
+    this.state = { ...this.state, trust: next };
+    await saveAgentState(this.o.stateDir, this.state);
+    this.log(`trust list updated to sequence ${next.sequence}`);
+    const a = this.active;
+    if (a) {
+      try {
+        this.check(a.staging.envelope);
+      } catch (e) {
+        return this.fail(e, a.checked.releaseId, a.checked.manifest.version);
+      }
+    }
+    const again = this.signerRefused;
+    if (again && this.state.lastRelease?.id === releaseKey(again)) {
+      const { lastRelease: _, ...rest } = this.state;
+      this.state = rest;
+      this.signerRefused = undefined;
+      await this.onManifest(again);
+    }
+  }
+
+  private sameSequence(raw: Buffer): boolean {
+    try {
+      return parseTrustList(Buffer.from(parseEnvelope(raw).payload, 'base64')).sequence === this.state.trust.sequence;
+    } catch {
+      return false;
+    }
+  }
+
+  private async onChunk(releaseId: string, index: number, payload: Buffer): Promise<void> {
+    const a = this.active;
+    if (!a || a.checked.releaseId !== releaseId || payload.length === 0) return; // empty: a deleted chunk
+    const topic = a.waiting.get(index);
+    if (topic !== undefined) {
+      a.waiting.delete(index);
+      a.done.push(topic);
+    }
+    if (a.staging.has(index)) return;
+    const m = a.checked.manifest;
+    try {
+      const { data } = decodeChunk(payload, index);
+      verifyChunk(m, index, data);
+      await a.staging.write(index, data);
+    } catch (e) {
+      return this.fail(e, releaseId, m.version);
+    }
+    if (a.staging.complete) return this.finish(a);
+    this.publishProgress(false);
+    this.scheduleCheckpoint();
+    this.refill();
+  }
+
+  /** Keeps up to CHUNK_WINDOW missing chunks subscribed; refills once half of them are in. */
+  private refill(): void {
+    const a = this.active;
+    if (!a || a.waiting.size > CHUNK_WINDOW / 2) return;
+    const n = chunkCount(a.checked.manifest);
+    const topics: string[] = [];
+    while (a.cursor < n && a.waiting.size < CHUNK_WINDOW) {
+      const i = a.cursor++;
+      if (a.staging.has(i) || a.waiting.has(i)) continue;
+      const t = chunkTopic(this.o.product, a.checked.releaseId, i);
+      a.waiting.set(i, t);
+      topics.push(t);
+    }
+    this.unsubscribe(a.done.splice(0));
+    if (topics.length === 0) return;
+    this.client.subscribe(topics, { qos: 1, bufferSize: 1 }).then((sub) => sub.close(), (e: unknown) => {
+      // Not allowed to read the chunks (ACL), or the client closed: this release cannot arrive.
+      if (this.active === a && !this.closed) this.enqueue(() => (this.active === a ? this.fail(e, a.checked.releaseId, a.checked.manifest.version) : Promise.resolve()));
+    });
+  }
+
+  private unsubscribe(topics: string[]): void {
+    if (topics.length === 0) return;
+    this.client.unsubscribe(topics).catch((e: unknown) => this.log(`unsubscribe failed: ${String(e)}`));
+  }
+
+  private scheduleCheckpoint(): void {
+    if (this.checkpointTimer) return;
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = undefined;
+      const a = this.active;
+      if (a) this.enqueue(() => (this.active === a ? a.staging.checkpoint() : Promise.resolve()));
+    }, CHECKPOINT_MS);
+    this.checkpointTimer.unref();
+  }
+
+  private async finish(a: Active): Promise<void> {
+    const { manifest: m, releaseId } = a.checked;
+    this.unsubscribe(a.done.splice(0));
+    const ready = join(this.readyDir, `${this.o.product}-${m.version}.bin`);
+    try {
+      await verifyImageFile(a.staging.partPath, m);
+      this.publish({ state: 'verified', release: releaseId, version: m.version, running: this.state.running });
+      await a.staging.promote(ready);
+    } catch (e) {
+      return this.fail(e, releaseId, m.version);
+    }
+    this.active = undefined;
+    try {
+      const hook = this.o.install;
+      if (typeof hook === 'function') {
+        await hook(ready, m).catch((e: unknown) => { throw fwError(FwErr.install, `install hook failed: ${(e as Error)?.message ?? String(e)}`, e); });
+      } else {
+        await runCommand(hook.command, ready, m);
+      }
+    } catch (e) {
+      await rm(ready, { force: true });
+      return this.fail(e, releaseId, m.version);
+    }
+    const running = compareVersions(m.version, this.state.running) > 0 ? m.version : this.state.running;
+    this.state = { ...this.state, running, lastRelease: { id: releaseId, state: 'installed', version: m.version } };
+    await saveAgentState(this.o.stateDir, this.state);
+    await this.removeStaleReady();
+    this.log(`release ${releaseId} installed: running ${running}`);
+    this.publish({ state: 'installed', release: releaseId, version: m.version, running });
+  }
+
+  /** Drops the active release: unsubscribes its chunks, deletes its staging files. */
+  private async abandon(): Promise<void> {
+    const a = this.active;
+    this.active = undefined;
+    if (!a) return;
+    this.unsubscribe([...a.waiting.values(), ...a.done]);
+    await a.staging.remove();
+  }
+
+  /** A refusal: staging clean, nothing installed, the release remembered, status failed with the code. */
+  private async fail(e: unknown, releaseId: string, version?: string): Promise<undefined> {
+    const code = isMoatError(e) ? e.code : FwErr.staging;
+    const reason = e instanceof Error ? e.message : String(e);
+    this.log(`release ${releaseId} refused: ${code} ${reason}`);
+    if (this.active?.checked.releaseId === releaseId) await this.abandon();
+    await clearStaging(this.stagingDir).catch(() => {});
+    this.state = { ...this.state, lastRelease: { id: releaseId, state: 'failed', code, ...(version ? { version } : {}) } };
+    await saveAgentState(this.o.stateDir, this.state).catch((err: unknown) => this.log(String(err)));
+    this.publish({ state: 'failed', release: releaseId, ...(version ? { version } : {}), running: this.state.running, code, reason });
+    return undefined;
+  }
+
+  /** Images in ready/ other than the running version's: left by a crash during an install, or superseded. */
+  private async removeStaleReady(): Promise<void> {
+    const keep = `${this.o.product}-${this.state.running}.bin`;
+    for (const name of await readdir(this.readyDir).catch(() => [] as string[])) {
+      if (name !== keep) await rm(join(this.readyDir, name), { force: true, recursive: true });
+    }
+  }
+
+  private publishProgress(force: boolean): void {
+    const a = this.active;
+    if (!a) return;
+    const m = a.checked.manifest;
+    const percent = Math.floor((a.staging.verifiedBytes * 100) / m.size);
+    const t = performance.now();
+    const due = percent >= this.lastProgress.percent + STATUS_MIN_PERCENT || (t - this.lastProgress.at >= STATUS_MIN_MS && percent !== this.lastProgress.percent);
+    if (!force && !due) return;
+    this.lastProgress = { percent, at: t };
+    this.publish({ state: 'downloading', release: a.checked.releaseId, version: m.version, running: this.state.running, percent });
+  }
+
+  private publish(s: Omit<FirmwareStatus, 'at'>): void {
+    const status: FirmwareStatus = { ...s, at: new Date(this.now()).toISOString() };
+    this.current = status;
+    this.statusSent = this.client.publish(this.topics.status, encodeStatus(status), { qos: 1, retain: true })
+      .catch((e: unknown) => this.log(`status not published: ${String(e)}`));
+    try {
+      this.emit('status', status);
+    } catch (e) {
+      this.log(`a status listener threw: ${String(e)}`); // the application's bug must not stop a release half-way
+    }
+  }
+}
+
 export async function startAgent(options: AgentOptions): Promise<FirmwareAgent> {
-  void options;
-  void EventEmitter;
-  throw fwError(FwErr.staging, 'startAgent: not implemented yet');
+  const agent = new Agent(options);
+  try {
+    await agent.start();
+  } catch (e) {
+    await agent.close().catch(() => {});
+    throw e;
+  }
+  return agent;
 }

@@ -1,0 +1,161 @@
+/**
+ * The device agent against Moat's broker in-process (real sockets): a release installed, a download
+ * resumed by a new agent on the same state directory, a newer manifest abandoning an older download.
+ * The refusals are in agent-refusals.test.ts, the SIGKILLed process in agent-restart.test.ts.
+ */
+import { test, before, after, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type MqttClient } from '../../src/client/index.js';
+import {
+  createTrustList, generateSigner, parseStatus, startAgent, statusTopic,
+  type AgentOptions, type FirmwareAgent, type FirmwareStatus, type Manifest, type SignerKey,
+} from '../../src/firmware/index.js';
+import { startBroker, type TestBroker } from '../broker/helpers.js';
+import {
+  NOW, countChunks, listDir, makeRelease, publishChunks, publishManifest, publishRelease, waitStatus,
+} from './support.js';
+
+let b: TestBroker;
+const pattern = (n: number, k: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * k + (i >> 10)) & 0xff));
+let pusher: MqttClient;
+let signer: SignerKey;
+
+before(async () => {
+  b = await startBroker();
+  pusher = await connect(b.url, { reconnect: false, clientId: 'fw-test-pusher' });
+  signer = generateSigner();
+});
+
+after(async () => {
+  await pusher.end();
+  await b.close();
+});
+
+interface Device {
+  agent: FirmwareAgent;
+  client: MqttClient;
+  dir: string;
+  installs: Array<{ path: string; version: string; bytes: Buffer }>;
+  statuses: FirmwareStatus[];
+  logs: string[];
+}
+
+async function device(t: TestContext, product: string, over: Partial<AgentOptions> & { dir?: string } = {}): Promise<Device> {
+  const dir = over.dir ?? await mkdtemp(join(tmpdir(), 'fwagent-'));
+  const client = await connect(b.url, { reconnect: false });
+  const installs: Device['installs'] = [];
+  const logs: string[] = [];
+  const agent = await startAgent({
+    client, product, deviceId: 'dev-1', stateDir: dir, trust: createTrustList([signer]), runningVersion: '1.0.0', now: () => NOW,
+    install: async (path: string, m: Manifest) => { installs.push({ path, version: m.version, bytes: await readFile(path) }); },
+    log: (l) => logs.push(l),
+    ...over,
+  });
+  const statuses: FirmwareStatus[] = [agent.status];
+  agent.on('status', (s) => statuses.push(s));
+  t.after(async () => {
+    await agent.close();
+    await client.end();
+  });
+  return { agent, client, dir, installs, statuses, logs };
+}
+
+test('a release of 101 chunks is downloaded in windows, verified, renamed to ready/ and installed; status installed, staging empty', async (t) => {
+  const rel = makeRelease(signer, { product: 'happy', version: '1.1.0', image: pattern(100 * 1024 + 7, 31) });
+  await publishChunks(pusher, rel);
+  const d = await device(t, 'happy');
+  const received = countChunks(d.client, rel.releaseId);
+  assert.equal(d.agent.status.state, 'idle');
+  assert.equal(d.agent.status.running, '1.0.0');
+  await publishManifest(pusher, 'happy', rel.envelope);
+  const s = await waitStatus(d.agent, (x) => x.state === 'installed' || x.state === 'failed');
+  assert.equal(s.state, 'installed', JSON.stringify(s));
+  assert.deepEqual({ release: s.release, version: s.version, running: s.running }, { release: rel.releaseId, version: '1.1.0', running: '1.1.0' });
+  const ready = join(d.dir, 'ready', 'happy-1.1.0.bin');
+  assert.deepEqual(d.installs.map((i) => i.path), [ready]);
+  assert.ok(d.installs[0]!.bytes.equals(rel.image));
+  assert.ok((await readFile(ready)).equals(rel.image));
+  assert.equal(d.agent.running, '1.1.0');
+  assert.equal(JSON.parse(await readFile(join(d.dir, 'state.json'), 'utf8')).running, '1.1.0');
+  assert.deepEqual(await listDir(join(d.dir, 'staging')), []);
+  // Every chunk exactly once: exact topics, nothing subscribed twice.
+  assert.deepEqual([...received].sort((x, y) => x - y), rel.chunks.map((_, i) => i));
+  const states = d.statuses.map((x) => x.state);
+  assert.deepEqual([...new Set(states)], ['idle', 'downloading', 'verified', 'installed']);
+  const percents = d.statuses.filter((x) => x.state === 'downloading').map((x) => x.percent!);
+  assert.ok(percents.every((p, i) => i === 0 || p >= percents[i - 1]! + 5), `percent steps of at least 5: ${percents}`);
+  // The retained status on the broker is the last one, as other clients (the pusher) see it.
+  const observer = await connect(b.url, { reconnect: false });
+  t.after(() => observer.end());
+  const sub = await observer.subscribe(statusTopic('happy', 'dev-1'), { qos: 1 });
+  for await (const m of sub) {
+    assert.equal(parseStatus(m.payload).state, 'installed');
+    break;
+  }
+  // The same release seen again (a new agent: the retained manifest on subscribe) is not installed twice.
+  await d.agent.close();
+  const again = await device(t, 'happy', { dir: d.dir });
+  assert.equal(again.agent.running, '1.1.0');
+  const next = makeRelease(signer, { product: 'happy', version: '1.2.0' });
+  await publishRelease(pusher, next);
+  assert.equal((await waitStatus(again.agent, (x) => x.state === 'installed' || x.state === 'failed')).version, '1.2.0');
+  assert.deepEqual(again.installs.map((i) => i.version), ['1.2.0']);
+  assert.ok(!again.statuses.some((x) => x.state === 'failed'), JSON.stringify(again.statuses));
+  assert.deepEqual(await listDir(join(d.dir, 'ready')), ['happy-1.2.0.bin']);
+});
+
+test('an agent closed mid-download leaves its staging; a new agent on the same state dir downloads only the missing chunks', async (t) => {
+  const rel = makeRelease(signer, { product: 'resume', version: '2.0.0', image: pattern(40 * 1024 + 5, 7) });
+  const first = rel.chunks.map((_, i) => i).filter((i) => i % 3 !== 2); // chunks 2, 5, 8, … held back
+  await publishChunks(pusher, rel, first);
+  await publishManifest(pusher, 'resume', rel.envelope);
+  const d1 = await device(t, 'resume');
+  const got1 = countChunks(d1.client, rel.releaseId);
+  while (got1.length < first.length) await new Promise((r) => setTimeout(r, 10));
+  await waitStatus(d1.agent, (x) => x.state === 'downloading' && x.percent! >= 60);
+  await d1.agent.close();
+  await d1.client.end();
+  assert.deepEqual(d1.installs, []);
+  assert.deepEqual(await listDir(join(d1.dir, 'staging')), [`${rel.releaseId}.json`, `${rel.releaseId}.part`]);
+  const staged = JSON.parse(await readFile(join(d1.dir, 'staging', `${rel.releaseId}.json`), 'utf8'));
+  assert.equal(Buffer.from(staged.verified, 'base64').reduce((n: number, byte: number) => n + popcount(byte), 0), first.length);
+
+  const d2 = await device(t, 'resume', { dir: d1.dir });
+  const got2 = countChunks(d2.client, rel.releaseId);
+  assert.equal(d2.agent.status.state, 'downloading');
+  const rest = rel.chunks.map((_, i) => i).filter((i) => i % 3 === 2);
+  await publishChunks(pusher, rel, rest);
+  const s = await waitStatus(d2.agent, (x) => x.state === 'installed' || x.state === 'failed');
+  assert.equal(s.state, 'installed', JSON.stringify(s));
+  assert.deepEqual([...got2].sort((x, y) => x - y), rest, 'the second agent received exactly the chunks the first had not verified');
+  assert.ok(d2.installs[0]!.bytes.equals(rel.image));
+  assert.deepEqual(await listDir(join(d1.dir, 'staging')), []);
+});
+
+const popcount = (n: number): number => (n ? (n & 1) + popcount(n >> 1) : 0);
+
+test('a newer manifest mid-download abandons the older release: its staging is deleted, only the newer is installed', async (t) => {
+  const old = makeRelease(signer, { product: 'switch', version: '3.0.0' });
+  const newer = makeRelease(signer, { product: 'switch', version: '3.1.0' });
+  await publishChunks(pusher, old, [0, 1, 2, 3]);
+  await publishManifest(pusher, 'switch', old.envelope);
+  const d = await device(t, 'switch');
+  const gotOld = countChunks(d.client, old.releaseId);
+  while (gotOld.length < 4) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(await listDir(join(d.dir, 'staging')), [`${old.releaseId}.json`, `${old.releaseId}.part`]);
+  await publishRelease(pusher, newer);
+  const s = await waitStatus(d.agent, (x) => x.state === 'installed' || x.state === 'failed');
+  assert.deepEqual({ state: s.state, release: s.release }, { state: 'installed', release: newer.releaseId });
+  assert.deepEqual(d.installs.map((i) => i.version), ['3.1.0']);
+  assert.ok(d.installs[0]!.bytes.equals(newer.image));
+  // The old release's remaining chunks arriving now change nothing.
+  await publishChunks(pusher, old);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(gotOld.length, 4, 'no chunk of the abandoned release after the switch (unsubscribed)');
+  assert.deepEqual(await listDir(join(d.dir, 'staging')), []);
+  assert.deepEqual(await listDir(join(d.dir, 'ready')), ['switch-3.1.0.bin']);
+  assert.equal(d.agent.running, '3.1.0');
+});

@@ -261,13 +261,13 @@ class Agent extends EventEmitter implements FirmwareAgent {
   }
 
   private async onTrust(raw: Buffer): Promise<void> {
-    if (raw.length === 0) return;
+    // The retained copy of the list we already run is seen on every (re)subscribe: not worth a word. Checked
+    // before the signature: that list may well revoke the key that signed it (a key rotation).
+    if (raw.length === 0 || this.sameSequence(raw)) return;
     let next: TrustList;
     try {
       next = acceptTrustUpdate(this.state.trust, raw);
     } catch (e) {
-      // The retained copy of the list we already run is seen on every (re)subscribe: not worth a word.
-      if (isMoatError(e) && e.code === FwErr.trustSequence && this.sameSequence(raw)) return;
       this.log(`trust update refused: ${isMoatError(e) ? e.code : ''} ${(e as Error).message}`);
       return;
     }

@@ -92,14 +92,3 @@ export const terminal = (s: FirmwareStatus): boolean => s.state === 'installed' 
 export async function listDir(path: string): Promise<string[]> {
   return (await readdir(path).catch(() => [] as string[])).sort();
 }
-
-/** Chunk indexes of a release received by a client (every delivery counted, duplicates included). */
-export function countChunks(client: MqttClient, releaseId: string): number[] {
-  const seen: number[] = [];
-  const re = new RegExp(`/chunk/${releaseId}/(\\d+)$`);
-  client.on('message', (m) => {
-    const hit = re.exec(m.topic);
-    if (hit && m.payload.length > 0) seen.push(Number(hit[1]));
-  });
-  return seen;
-}

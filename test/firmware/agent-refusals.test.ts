@@ -1,0 +1,293 @@
+/**
+ * Everything the device agent must refuse (issue 7), each against Moat's broker in-process: the refusal
+ * leaves staging empty, nothing in ready/, the running version unchanged (in memory and in state.json),
+ * the hook not called, and a retained status `failed` with the code.
+ */
+import { test, before, after, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type MqttClient } from '../../src/client/index.js';
+import {
+  FwErr, createTrustList, encodeChunk, encodeEnvelope, generateSigner, parseStatus, signTrustList, startAgent, statusTopic,
+  trustTopic, type AgentOptions, type FirmwareAgent, type FirmwareStatus, type SignerKey,
+} from '../../src/firmware/index.js';
+import { startBroker, type TestBroker } from '../broker/helpers.js';
+import { NOW, listDir, makeRelease, publishChunks, publishManifest, publishRelease, terminal, waitStatus } from './support.js';
+
+let b: TestBroker;
+let pusher: MqttClient;
+let signer: SignerKey;
+let other: SignerKey;
+
+before(async () => {
+  b = await startBroker();
+  pusher = await connect(b.url, { reconnect: false, clientId: 'fw-refusal-pusher' });
+  signer = generateSigner();
+  other = generateSigner('ecdsa-p256-sha256');
+});
+
+after(async () => {
+  await pusher.end();
+  await b.close();
+});
+
+interface Device { agent: FirmwareAgent; client: MqttClient; dir: string; installs: string[]; statuses: FirmwareStatus[]; logs: string[] }
+
+async function device(t: TestContext, product: string, over: Partial<AgentOptions> & { dir?: string } = {}): Promise<Device> {
+  const dir = over.dir ?? await mkdtemp(join(tmpdir(), 'fwagent-refuse-'));
+  const client = await connect(b.url, { reconnect: false });
+  const installs: string[] = [];
+  const logs: string[] = [];
+  const agent = await startAgent({
+    client, product, deviceId: 'dev-1', groups: ['eu'], stateDir: dir, trust: createTrustList([signer]), runningVersion: '1.0.0',
+    now: () => NOW, install: async (path) => { installs.push(path); }, log: (l) => logs.push(l), ...over,
+  });
+  const statuses: FirmwareStatus[] = [agent.status];
+  agent.on('status', (s) => statuses.push(s));
+  t.after(async () => {
+    await agent.close();
+    await client.end();
+  });
+  return { agent, client, dir, installs, statuses, logs };
+}
+
+/** The refusal's common shape; `release` is checked when the release id is known. */
+async function assertRefused(t: TestContext, d: Device, product: string, code: string, release?: string): Promise<FirmwareStatus> {
+  const s = await waitStatus(d.agent, terminal);
+  assert.equal(s.state, 'failed', JSON.stringify(s));
+  assert.equal(s.code, code, s.reason);
+  if (release) assert.equal(s.release, release);
+  assert.equal(s.running, '1.0.0');
+  assert.equal(d.agent.running, '1.0.0');
+  assert.deepEqual(d.installs, []);
+  assert.deepEqual(await listDir(join(d.dir, 'staging')), []);
+  assert.deepEqual(await listDir(join(d.dir, 'ready')), []);
+  const state = JSON.parse(await readFile(join(d.dir, 'state.json'), 'utf8'));
+  assert.equal(state.running, '1.0.0');
+  assert.deepEqual({ state: state.lastRelease.state, code: state.lastRelease.code }, { state: 'failed', code });
+  // What the pusher and `moat fw status` see: the retained status.
+  const observer = await connect(b.url, { reconnect: false });
+  t.after(() => observer.end());
+  const sub = await observer.subscribe(statusTopic(product, 'dev-1'), { qos: 1 });
+  for await (const m of sub) {
+    assert.deepEqual({ state: parseStatus(m.payload).state, code: parseStatus(m.payload).code }, { state: 'failed', code });
+    break;
+  }
+  return s;
+}
+/** Starts a device, lets `publish` publish (it returns the release id to expect), asserts the refusal. */
+async function refused(
+  t: TestContext, product: string, publish: (d: Device) => Promise<string | undefined>, code: string, over: Partial<AgentOptions> = {},
+): Promise<Device> {
+  const d = await device(t, product, over);
+  const release = await publish(d);
+  await assertRefused(t, d, product, code, release);
+  return d;
+}
+
+const flip = (buf: Buffer, at: number): Buffer => {
+  const copy = Buffer.from(buf);
+  copy[at] = copy[at]! ^ 0x01;
+  return copy;
+};
+
+test('a tampered chunk in the retained store: MOAT_ERR_FW_CHUNK; the same release is not retried, a new one is installed', async (t) => {
+  const rel = makeRelease(signer, { product: 'tamper', version: '1.1.0' });
+  const d = await refused(t, 'tamper', async () => {
+    await publishChunks(pusher, rel, undefined, (i, data) => encodeChunk(i, i === 3 ? flip(data, 100) : data));
+    await publishManifest(pusher, 'tamper', rel.envelope);
+    return rel.releaseId;
+  }, FwErr.chunk);
+  await d.agent.close();
+  // A new agent on the same state dir sees the retained (failed) manifest first: ignored, not failed again.
+  const again = await device(t, 'tamper', { dir: d.dir });
+  const next = makeRelease(signer, { product: 'tamper', version: '1.2.0' });
+  await publishRelease(pusher, next);
+  const s = await waitStatus(again.agent, terminal);
+  assert.deepEqual({ state: s.state, version: s.version }, { state: 'installed', version: '1.2.0' });
+  assert.ok(!again.statuses.some((x) => x.state === 'failed'), JSON.stringify(again.statuses));
+});
+
+test('a truncated image (manifest size beyond the chunks published): MOAT_ERR_FW_CHUNK', async (t) => {
+  // 20 KiB + 7 in chunks of 1 KiB: the last chunk holds 7 bytes; the manifest says 107 (same chunk count).
+  const honest = makeRelease(signer, { product: 'truncated', version: '1.1.0' });
+  const rel = makeRelease(signer, { product: 'truncated', version: '1.1.0', image: honest.image, changes: { size: honest.image.length + 100 } });
+  await refused(t, 'truncated', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.chunk);
+});
+
+test('a chunk longer than its place (image larger than the manifest): MOAT_ERR_FW_TOO_LARGE', async (t) => {
+  const honest = makeRelease(signer, { product: 'longer', version: '1.1.0' });
+  const rel = makeRelease(signer, { product: 'longer', version: '1.1.0', image: honest.image, changes: { size: honest.image.length - 3 } });
+  await refused(t, 'longer', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.tooLarge);
+});
+
+test('an image over the configured maximum: MOAT_ERR_FW_TOO_LARGE before any chunk is subscribed', async (t) => {
+  const rel = makeRelease(signer, { product: 'maxsize', version: '1.1.0' });
+  await refused(t, 'maxsize', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.tooLarge, { maxImageBytes: 16 * 1024 });
+});
+
+test('a chunk of another release published on this release\'s topic: MOAT_ERR_FW_CHUNK', async (t) => {
+  const rel = makeRelease(signer, { product: 'foreign', version: '1.1.0' });
+  const stranger = makeRelease(signer, { product: 'foreign', version: '9.0.0' });
+  await refused(t, 'foreign', async () => {
+    await publishChunks(pusher, rel, undefined, (i, data) => encodeChunk(i, i === 5 ? stranger.chunks[5]! : data));
+    await publishManifest(pusher, 'foreign', rel.envelope);
+    return rel.releaseId;
+  }, FwErr.chunk);
+});
+
+test('a chunk whose header index is not its topic\'s (chunk 4 replayed as chunk 5): MOAT_ERR_FW_CHUNK', async (t) => {
+  const rel = makeRelease(signer, { product: 'shifted', version: '1.1.0' });
+  await refused(t, 'shifted', async () => {
+    await publishChunks(pusher, rel, undefined, (i, data) => (i === 5 ? encodeChunk(4, rel.chunks[4]!) : encodeChunk(i, data)));
+    await publishManifest(pusher, 'shifted', rel.envelope);
+    return rel.releaseId;
+  }, FwErr.chunk);
+});
+
+test('chunks that all match but a whole-image SHA-256 that does not: MOAT_ERR_FW_IMAGE', async (t) => {
+  const rel = makeRelease(signer, { product: 'wholeimage', version: '1.1.0', changes: { sha256: 'ab'.repeat(32) } });
+  await refused(t, 'wholeimage', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.image);
+});
+
+test('rollback (older) and replay (equal) versions: MOAT_ERR_FW_ROLLBACK', async (t) => {
+  for (const version of ['0.9.0', '1.0']) {
+    const product = `rollback-${version.replace('.', '-')}`;
+    const rel = makeRelease(signer, { product, version });
+    await refused(t, product, async () => {
+      await publishRelease(pusher, rel);
+      return rel.releaseId;
+    }, FwErr.rollback);
+  }
+});
+
+test('a minVersion above the running one: MOAT_ERR_FW_MIN_VERSION', async (t) => {
+  const rel = makeRelease(signer, { product: 'minver', version: '2.0.0', changes: { minVersion: '1.5.0' } });
+  await refused(t, 'minver', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.minVersion);
+});
+
+test('a manifest signed by a key the device does not trust: MOAT_ERR_FW_UNKNOWN_SIGNER', async (t) => {
+  const rel = makeRelease(other, { product: 'unknown', version: '1.1.0' });
+  await refused(t, 'unknown', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.unknownSigner);
+});
+
+test('a tampered manifest (payload changed, signature kept): MOAT_ERR_FW_SIGNATURE', async (t) => {
+  const rel = makeRelease(signer, { product: 'forged', version: '1.1.0' });
+  const env = JSON.parse(rel.envelope.toString());
+  const payload = JSON.parse(Buffer.from(env.payload, 'base64').toString());
+  env.payload = Buffer.from(JSON.stringify({ ...payload, version: '1.1.1' })).toString('base64');
+  await refused(t, 'forged', async () => {
+    await publishChunks(pusher, rel);
+    await publishManifest(pusher, 'forged', Buffer.from(JSON.stringify(env)));
+    return undefined;
+  }, FwErr.signature);
+});
+
+test('a signed trust update on the trust topic revokes the signer: its manifest is refused with MOAT_ERR_FW_REVOKED_SIGNER', async (t) => {
+  // Signed by the pinned key, sequence 2: trusts `other`, revokes the pinned key itself.
+  const update = encodeEnvelope(signTrustList(createTrustList([signer, other], { sequence: 2, revoked: [signer.keyId] }), signer));
+  await pusher.publish(trustTopic('revoked'), update, { qos: 1, retain: true });
+  const rel = makeRelease(signer, { product: 'revoked', version: '1.1.0' });
+  const d = await refused(t, 'revoked', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.revokedSigner);
+  assert.equal(JSON.parse(await readFile(join(d.dir, 'state.json'), 'utf8')).trust.sequence, 2);
+  // Restarted: the retained list (same sequence) is ignored without a word; `other` now signs releases.
+  await d.agent.close();
+  const again = await device(t, 'revoked', { dir: d.dir });
+  const next = makeRelease(other, { product: 'revoked', version: '1.2.0' });
+  await publishRelease(pusher, next);
+  assert.equal((await waitStatus(again.agent, terminal)).state, 'installed');
+  assert.deepEqual(again.logs.filter((l) => l.includes('trust')), []);
+});
+
+test('a trust update revoking the signer of the release being downloaded stops it: MOAT_ERR_FW_REVOKED_SIGNER', async (t) => {
+  const rel = makeRelease(signer, { product: 'revokemid', version: '1.1.0' });
+  const d = await refused(t, 'revokemid', async (dev) => {
+    await publishChunks(pusher, rel, [0, 1, 2]);
+    await publishManifest(pusher, 'revokemid', rel.envelope);
+    await waitStatus(dev.agent, (s) => s.state === 'downloading');
+    const update = encodeEnvelope(signTrustList(createTrustList([signer, other], { sequence: 2, revoked: [signer.keyId] }), signer));
+    await pusher.publish(trustTopic('revokemid'), update, { qos: 1, retain: true });
+    return rel.releaseId;
+  }, FwErr.revokedSigner);
+  assert.ok(d.statuses.some((s) => s.state === 'downloading'));
+});
+
+test('a manifest refused for an unknown signer is tried again once a trust update trusts the key', async (t) => {
+  const d = await device(t, 'retrust');
+  const rel = makeRelease(other, { product: 'retrust', version: '1.1.0' });
+  await publishRelease(pusher, rel);
+  assert.equal((await waitStatus(d.agent, terminal)).code, FwErr.unknownSigner);
+  const update = encodeEnvelope(signTrustList(createTrustList([signer, other], { sequence: 2 }), signer));
+  await pusher.publish(trustTopic('retrust'), update, { qos: 1, retain: true });
+  const s = await waitStatus(d.agent, (x) => x.state === 'installed');
+  assert.equal(s.release, rel.releaseId);
+});
+
+test('an expired manifest: MOAT_ERR_FW_EXPIRED', async (t) => {
+  const rel = makeRelease(signer, { product: 'expired', version: '1.1.0' });
+  await refused(t, 'expired', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.expired, { now: () => NOW + 2 * 24 * 3600_000 });
+});
+
+test('a manifest for another product on this product\'s topic: MOAT_ERR_FW_PRODUCT', async (t) => {
+  const rel = makeRelease(signer, { product: 'toaster', version: '1.1.0' });
+  await refused(t, 'thermo-p', async () => {
+    await publishManifest(pusher, 'thermo-p', rel.envelope);
+    return rel.releaseId;
+  }, FwErr.product);
+});
+
+test('a manifest targeting other devices and groups: MOAT_ERR_FW_TARGET', async (t) => {
+  const rel = makeRelease(signer, { product: 'target', version: '1.1.0', changes: { target: { devices: ['dev-2'], groups: ['us'] } } });
+  await refused(t, 'target', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.target);
+});
+
+test('an install command that exits 1: MOAT_ERR_FW_INSTALL, the image removed from ready/', async (t) => {
+  const rel = makeRelease(signer, { product: 'hookfail', version: '1.1.0' });
+  const d = await refused(t, 'hookfail', async () => {
+    await publishRelease(pusher, rel);
+    return rel.releaseId;
+  }, FwErr.install, { install: { command: 'exit 1 ||' } });
+  assert.ok(d.statuses.some((s) => s.state === 'verified'));
+});
+
+test('an install command gets the image path as $1 and MOAT_FW_IMAGE, MOAT_FW_VERSION, MOAT_FW_PRODUCT', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fwagent-hook-'));
+  const out = join(dir, 'hook.out');
+  const rel = makeRelease(signer, { product: 'hookok', version: '1.1.0' });
+  const d = await device(t, 'hookok', {
+    install: { command: `f() { echo "$1|$MOAT_FW_IMAGE|$MOAT_FW_VERSION|$MOAT_FW_PRODUCT" > '${out}'; cmp -s "$1" "$MOAT_FW_IMAGE"; }; f` },
+  });
+  await publishRelease(pusher, rel);
+  assert.equal((await waitStatus(d.agent, terminal)).state, 'installed');
+  const path = join(d.dir, 'ready', 'hookok-1.1.0.bin');
+  assert.equal((await readFile(out, 'utf8')).trim(), `${path}|${path}|1.1.0|hookok`);
+});

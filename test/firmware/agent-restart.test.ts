@@ -1,0 +1,132 @@
+/**
+ * The device agent as a process of its own, killed with SIGKILL mid-transfer and started again on the
+ * same state directory: it resumes from the staging json the killed process left (written atomically,
+ * so never half) and receives exactly the chunks that json does not claim — none of the verified ones.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '../../src/client/index.js';
+import { createTrustList, encodeTrustList, generateSigner } from '../../src/firmware/index.js';
+import { startBroker } from '../broker/helpers.js';
+import { listDir, makeRelease, publishChunks, publishManifest } from './support.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const built = (path: string): string => new URL(`../../src/${path}`, import.meta.url).href;
+
+interface Child { proc: ChildProcess; lines: string[]; err: string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }
+
+const AGENT_SCRIPT = `
+import { writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+const { connect } = await import(${JSON.stringify(built('client/index.js'))});
+const { startAgent, parseTrustList } = await import(${JSON.stringify(built('firmware/index.js'))});
+const { URL: url, DIR, TRUST, PRODUCT } = process.env;
+const print = (s) => writeSync(1, s + '\\n');
+const client = await connect(url, { clientId: 'dev-kill', reconnect: false });
+client.on('message', (m) => {
+  const hit = /\\/chunk\\/[0-9a-f]{32}\\/(\\d+)$/.exec(m.topic);
+  if (hit && m.payload.length > 0) print('chunk ' + hit[1]);
+});
+const agent = await startAgent({
+  client, product: PRODUCT, deviceId: 'dev-kill', stateDir: DIR, trust: parseTrustList(await readFile(TRUST)), runningVersion: '1.0.0',
+  install: async (path) => print('install ' + path),
+});
+agent.on('status', (s) => print('status ' + s.state + (s.code ? ' ' + s.code : '')));
+print('started ' + agent.status.state);
+`;
+
+function spawnAgent(script: string, env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: Child = { proc, lines: [], err: '', exit: new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal }))) };
+  let buf = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    child.lines.push(...parts);
+  });
+  proc.stderr!.on('data', (d: Buffer) => { child.err += d.toString(); });
+  return child;
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, child?: Child, ms = 15_000): Promise<void> {
+  for (let t = 0; t < ms; t += 10) {
+    if (await cond()) return;
+    await sleep(10);
+  }
+  assert.fail(`waiting for ${what}; child lines: ${child?.lines.slice(-5).join(' | ')} stderr: ${child?.err}`);
+}
+
+const chunksOf = (c: Child): number[] => c.lines.filter((l) => l.startsWith('chunk ')).map((l) => Number(l.slice(6)));
+
+/** The chunk indexes a staging json claims as verified (undefined while there is none). */
+async function verifiedIn(path: string): Promise<Set<number> | undefined> {
+  let rec: { verified: string };
+  try {
+    rec = JSON.parse(await readFile(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const bits = Buffer.from(rec.verified, 'base64');
+  const out = new Set<number>();
+  for (let i = 0; i < bits.length * 8; i++) if (bits[i >> 3]! & (1 << (i & 7))) out.add(i);
+  return out;
+}
+
+test('an agent process killed with SIGKILL mid-transfer resumes after restart without receiving any chunk its staging had verified', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fwagent-kill-'));
+  const script = join(dir, 'agent.mjs');
+  await writeFile(script, AGENT_SCRIPT);
+  const stateDir = join(dir, 'state');
+  const signer = generateSigner();
+  await writeFile(join(dir, 'trust.json'), encodeTrustList(createTrustList([signer])));
+  const b = await startBroker();
+  const pusher = await connect(b.url, { reconnect: false });
+  const children: Child[] = [];
+  t.after(async () => {
+    for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+    await Promise.all(children.map((c) => c.exit));
+    await pusher.end();
+    await b.close();
+  });
+  const env = { URL: b.url, DIR: stateDir, TRUST: join(dir, 'trust.json'), PRODUCT: 'killed' };
+  // Real time here (the manifest's dates must hold in the child, which uses the system clock).
+  const rel = makeRelease(signer, { product: 'killed', version: '1.1.0', now: Date.now(), image: Buffer.from(Array.from({ length: 200 * 1024 }, (_, i) => (i * 13 + (i >> 9)) & 0xff)) });
+  const n = rel.chunks.length;
+  const json = join(stateDir, 'staging', `${rel.releaseId}.json`);
+
+  // First half out, the manifest, then the second half trickling in while the process is killed.
+  await publishChunks(pusher, rel, Array.from({ length: n / 2 }, (_, i) => i));
+  await publishManifest(pusher, 'killed', rel.envelope);
+  const first = spawnAgent(script, env);
+  children.push(first);
+  await until('a checkpoint of the first agent', async () => ((await verifiedIn(json))?.size ?? 0) > 0, first);
+  for (let i = n / 2; i < n / 2 + 20; i++) await publishChunks(pusher, rel, [i]);
+  first.proc.kill('SIGKILL');
+  assert.equal((await first.exit).signal, 'SIGKILL');
+  assert.ok(!first.lines.some((l) => l.startsWith('install')));
+
+  const verified = (await verifiedIn(json))!;
+  assert.ok(verified.size > 0 && verified.size < n, `verified at the kill: ${verified.size} of ${n}`);
+  assert.ok(chunksOf(first).length >= verified.size);
+  assert.deepEqual(await listDir(join(stateDir, 'ready')), []);
+
+  await publishChunks(pusher, rel, Array.from({ length: n / 2 - 20 }, (_, i) => n / 2 + 20 + i));
+  const second = spawnAgent(script, env);
+  children.push(second);
+  await until('the install by the restarted agent', () => second.lines.some((l) => l.startsWith('status installed') || l.startsWith('status failed')), second);
+  assert.ok(second.lines.includes('started downloading'), second.lines.slice(0, 3).join(' | '));
+  assert.ok(second.lines.includes('status installed'), second.lines.filter((l) => l.startsWith('status')).join(' | '));
+  const again = chunksOf(second);
+  assert.deepEqual(again.filter((i) => verified.has(i)), [], 'no verified chunk is received again');
+  assert.equal(again.length, n - verified.size, 'each missing chunk exactly once');
+  const ready = join(stateDir, 'ready', 'killed-1.1.0.bin');
+  assert.ok(second.lines.includes(`install ${ready}`));
+  assert.ok((await readFile(ready)).equals(rel.image));
+  assert.deepEqual(await listDir(join(stateDir, 'staging')), []);
+  second.proc.kill('SIGKILL');
+});

@@ -57,7 +57,7 @@ export interface AgentOptions {
   groups?: string[];
   /** state.json, staging/ and ready/ live here. */
   stateDir: string;
-  /** The initial pin, used when stateDir holds no trust list yet. */
+  /** The initial pin, used when stateDir holds no trust list yet (or an older one: a re-pinned device). */
   trust: TrustList;
   /** The running version when stateDir holds none yet; default '0'. */
   runningVersion?: string;
@@ -165,6 +165,12 @@ class Agent extends EventEmitter implements FirmwareAgent {
     this.state = await loadAgentState(this.o.stateDir, {
       product: this.o.product, deviceId: this.o.deviceId, running: this.o.runningVersion ?? '0', trust: parseTrustList(this.o.trust),
     });
+    // The operator's pin wins over the stored list only when it is newer (a re-pinned device).
+    const pin = parseTrustList(this.o.trust);
+    if (pin.sequence > this.state.trust.sequence) {
+      this.state = { ...this.state, trust: pin };
+      await saveAgentState(this.o.stateDir, this.state);
+    }
     await this.removeStaleReady();
     this.client.on('message', this.onMessage);
     const staging = await Staging.resume(this.stagingDir, (env) => this.check(env).manifest);

@@ -4,6 +4,7 @@ import { argv, env, exit, stderr, stdout } from 'node:process';
 import { isMoatError } from '../codec/index.js';
 import { brokerCommand, type Io } from './broker-command.js';
 import { certsCommand } from './certs-command.js';
+import { fwCommand } from './fw-command.js';
 import { passwdCommand } from './passwd-command.js';
 import { pubCommand } from './pub-command.js';
 import { subCommand } from './sub-command.js';
@@ -19,6 +20,7 @@ Commands:
   sub          subscribe and print messages (like mosquitto_sub)
   certs        dev PKI: certs init (CA, server, device, client profile), certs issue --device ID
   passwd       add, update (-D: delete) a user in a password file
+  fw           signed firmware updates: keygen, sign, trust, push, status, agent
   help         show this help
 
 Options:
@@ -45,6 +47,7 @@ async function main(args: string[]): Promise<number> {
   }
   if (command === 'broker') return brokerCommand(rest, io);
   if (command === 'certs') return certsCommand(rest, io);
+  if (command === 'fw') return fwCommand(rest, io);
   if (command === 'pub') return pubCommand(rest, io);
   if (command === 'passwd') return passwdCommand(rest, io);
   if (command === 'sub') return subCommand(rest, io);

@@ -95,6 +95,8 @@ export async function fwPushCommand(args: string[], io: Io, tty = stdout.isTTY =
   if (window !== undefined && (!Number.isSafeInteger(window) || window < 1 || window > 65_535)) throw usage(`--window must be an integer from 1 to 65535, not "${v.window}"`);
   const timeoutMs = durationFlag('--timeout', v.timeout, 10 * 60_000);
   const { url, options } = fwClientSetup(v, io);
+  // A campaign outlives a broker restart: publishes in flight are resent, the status subscription made again.
+  options.reconnect = {};
   const envelopeFile = await readFileOr('--manifest', v.manifest);
   return runFw(io, 'push', async () => {
     // The envelope as moat fw sign wrote it; the manifest inside tells the product and the targets.

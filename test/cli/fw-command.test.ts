@@ -16,6 +16,8 @@ import {
   FwErr, checkManifest, chunkTopic, decodeChunk, encodeEnvelope, loadPublicKey, loadTrustFile, manifestTopic, parseEnvelope,
   parseTrustList, releaseIdOf, type TrustList,
 } from '../../src/firmware/index.js';
+import { progressView } from '../../src/cli/fw-progress-view.js';
+import type { CampaignSnapshot } from '../../src/firmware/index.js';
 import { startBroker, type TestBroker } from '../broker/helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -227,4 +229,28 @@ test('usage errors exit 2 with one line', async () => {
   const help = await moat(['fw', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.out, /moat fw push/);
+});
+
+test('the progress view: on a terminal one table redrawn in place; otherwise one line per device change', () => {
+  const snap = (percent: number): CampaignSnapshot => ({
+    releaseId: '0123456789abcdef0123456789abcdef', version: '1.3.0', installed: 0, failed: 0, remaining: 2, malformed: 0, elapsedMs: 2000,
+    devices: [
+      { deviceId: 'd1', current: true, done: false, status: { state: 'downloading', percent, release: '0123456789abcdef0123456789abcdef', version: '1.3.0', at: '' } },
+      { deviceId: 'd2', current: false, done: false },
+    ],
+  });
+  let tty = '';
+  const view = progressView((s) => { tty += s; }, true);
+  view.update(snap(10));
+  const first = tty;
+  view.update(snap(55));
+  assert.equal(first.split('\n').length - 1, 4, 'header, two devices, the totals line');
+  assert.equal(tty.slice(first.length, first.length + 7), '\x1b[4F\x1b[J', 'back up the 4 lines drawn, clear, draw again');
+  assert.match(tty.slice(first.length), /d1\s+downloading\s+55%\s+1\.3\.0\n/);
+  let lines = '';
+  const plain = progressView((s) => { lines += s; }, false);
+  plain.update(snap(10));
+  plain.update(snap(10));
+  plain.update(snap(55));
+  assert.equal(lines, 'd1 downloading 10% 1.3.0\nd2 waiting\nd1 downloading 55% 1.3.0\n');
 });

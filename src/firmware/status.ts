@@ -23,7 +23,7 @@ export interface FirmwareStatus {
   running?: string;
   /** Downloading: 0–100. */
   percent?: number;
-  /** Failed: the MOAT_ERR_FW_* code of the refusal. */
+  /** Failed: the firmware error code of the refusal (FwErr). */
   code?: string;
   /** Failed: a human-readable reason (never a secret). */
   reason?: string;

@@ -1,27 +1,29 @@
 /**
  * Flags shared by the `moat fw` subcommands that talk to a broker, and small parsers. The connection
- * flags are `moat pub`'s (client-args.ts) with one rename: in `moat fw`, `--key` always names a firmware
- * signing key (sign, trust, push --format wolfmqtt), so the TLS client key is `--cert-key`.
+ * flags are exactly `moat pub`'s (client-args.ts), `--key` included: wherever a broker connection is
+ * made, `--key` is the TLS client key, so a firmware signing key there is `--sign-key` (push --format
+ * wolfmqtt). Only `moat fw sign --key`, which connects to nothing, names a signing key `--key`.
  */
 import { MoatError, isMoatError } from '../codec/index.js';
 import type { ClientOptions } from '../client/index.js';
 import type { Io } from './broker-command.js';
 import { COMMON_OPTIONS, INSECURE_WARNING, clientSetup, type CommonValues } from './client-args.js';
 
-const { host, port, url, id, username, pw, keepalive, cafile, cert, insecure, psk, help } = COMMON_OPTIONS;
+const { host, port, url, id, username, pw, keepalive, cafile, cert, key, insecure, psk, help } = COMMON_OPTIONS;
 export const FW_CONNECTION_OPTIONS = {
   host, port, url, id, username, pw, keepalive, 'protocol-version': COMMON_OPTIONS['protocol-version'], cafile, cert,
-  'cert-key': { type: 'string' }, insecure, psk, 'psk-identity': COMMON_OPTIONS['psk-identity'], 'data-dir': COMMON_OPTIONS['data-dir'], help,
+  key, insecure, psk, 'psk-identity': COMMON_OPTIONS['psk-identity'], 'data-dir': COMMON_OPTIONS['data-dir'], help,
 } as const;
 
-export type FwConnectionValues = Omit<CommonValues, 'key'> & { 'cert-key'?: string };
+export type FwConnectionValues = { [K in keyof typeof FW_CONNECTION_OPTIONS]?: CommonValues[K] };
 
-export const FW_CONNECTION_HELP = `Connection (as moat pub; --cert-key instead of --key):
+export const FW_CONNECTION_HELP = `Connection (as moat pub):
   -L, --url URL             broker URL: mqtt://, mqtts://, ws://, wss:// (or -h HOST -p PORT)
+  -h HOST, -p PORT          broker host and port (8883 means TLS), instead of a URL
   -i ID                     client id      -u USER, -P PASSWORD   credentials
   -k SECONDS                keep alive     -V 311|5               MQTT version (default 5)
   --cafile FILE             CA to verify the broker with (TLS)
-  --cert FILE --cert-key FILE   client certificate and its key (TLS)
+  --cert FILE --key FILE    client certificate and its key (TLS)
   --insecure                do not verify the broker's certificate (tests only)
   --psk HEX --psk-identity ID   TLS-PSK instead of certificates
   --data-dir DIR            dev profile directory (default ./.moat), as moat pub
@@ -32,10 +34,9 @@ export const usage = (msg: string): MoatError => new MoatError('MOAT_ERR_CONFIG'
 
 /** The broker URL and client options of the connection flags (the insecure warning goes to stderr). */
 export function fwClientSetup(v: FwConnectionValues, io: Io): { url: string; options: ClientOptions } {
-  // Only the connection flags: the subcommand's own (--key above all) must not reach clientSetup.
+  // Only the connection flags: a subcommand's own flags must not reach clientSetup.
   const picked: Record<string, unknown> = {};
-  for (const name of Object.keys(FW_CONNECTION_OPTIONS)) if (name !== 'cert-key' && (v as Record<string, unknown>)[name] !== undefined) picked[name] = (v as Record<string, unknown>)[name];
-  if (v['cert-key'] !== undefined) picked['key'] = v['cert-key'];
+  for (const name of Object.keys(FW_CONNECTION_OPTIONS)) if ((v as Record<string, unknown>)[name] !== undefined) picked[name] = (v as Record<string, unknown>)[name];
   const setup = clientSetup(picked as CommonValues);
   if (v.insecure) io.err(INSECURE_WARNING);
   return setup;

@@ -23,13 +23,15 @@ Usage:
   moat fw trust create --key PUB... [--revoke KEYID]... [--sequence N] [--sign-key KEY] [-o FILE]
   moat fw trust push --url URL --product P SIGNED-TRUST.json
   moat fw push --url URL --manifest M IMAGE [--devices a,b | --expect N] [--timeout 10m] [--no-wait]
-  moat fw push --format wolfmqtt --url URL --key EC.pem IMAGE [-t TOPIC] [-r]
+  moat fw push --format wolfmqtt --url URL --sign-key EC.key IMAGE [-t TOPIC] [-r]
   moat fw status --url URL --product P [--json]
   moat fw agent --url URL --product P --device ID --trust trust.json|signer.pub --state DIR
                 [--group G]... [--exec CMD] [--running V] [--max-size BYTES]
   moat fw agent --format wolfmqtt --url URL --out FILE [--trust EC.pub] [-t TOPIC] [--loop]
 
-Run moat fw <subcommand> --help for its flags; docs/cli.md and docs/firmware.md explain them.
+Subcommands that connect to a broker take moat pub's connection flags (URL or -h/-p, -u/-P, --cafile,
+--cert, --key, --psk, --psk-identity, --insecure): there --key is the TLS client key and a signing key
+is --sign-key. Run moat fw <subcommand> --help for its flags; docs/cli.md and docs/firmware.md explain them.
 `;
 
 const KEYGEN_HELP = `moat fw keygen — a firmware signing key pair

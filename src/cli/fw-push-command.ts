@@ -19,7 +19,7 @@ import { wolfmqttPushCommand } from './fw-wolfmqtt-command.js';
 export const PUSH_HELP = `moat fw push — publish a signed release and follow its campaign
 
 Usage: moat fw push --url URL --manifest M IMAGE [--devices a,b | --expect N] [--timeout 10m] [--no-wait]
-       moat fw push --format wolfmqtt --url URL --key EC.pem IMAGE [-t TOPIC] [-r]
+       moat fw push --format wolfmqtt --url URL --sign-key EC.key IMAGE [-t TOPIC] [-r]
 
 Publishes every chunk of IMAGE retained (QoS 1) on fw/<product>/chunk/<release>/<i>, then the manifest
 retained on fw/<product>/manifest, then deletes the chunks of the release that manifest replaced. Then
@@ -34,8 +34,8 @@ summary; exit status 1 if a target failed or did not finish.
   --no-wait           publish and exit, without following the devices
   --window N          chunk publishes awaiting PUBACK at once (default 16)
   --format moat|wolfmqtt   wolfmqtt: wolfMQTT's firmware example format, one QoS 2 PUBLISH signed
-                      with --key (ECDSA P-256), on -t TOPIC (default wolfMQTT/example/firmware),
-                      retained with -r
+                      with --sign-key (ECDSA P-256 private key), on -t TOPIC (default
+                      wolfMQTT/example/firmware), retained with -r
 ${FW_CONNECTION_HELP}`;
 
 const STATUS_HELP = `moat fw status — the devices' retained firmware statuses
@@ -71,7 +71,7 @@ export async function fwPushCommand(args: string[], io: Io, tty = stdout.isTTY =
     options: {
       ...FW_CONNECTION_OPTIONS, manifest: { type: 'string' }, devices: { type: 'string', multiple: true }, expect: { type: 'string' },
       timeout: { type: 'string' }, 'no-wait': { type: 'boolean' }, window: { type: 'string' }, format: { type: 'string' },
-      key: { type: 'string' }, topic: { type: 'string', short: 't' }, retain: { type: 'boolean', short: 'r' },
+      'sign-key': { type: 'string' }, topic: { type: 'string', short: 't' }, retain: { type: 'boolean', short: 'r' },
     },
   });
   if (v.help) return (io.out(PUSH_HELP), 0);
@@ -83,7 +83,8 @@ export async function fwPushCommand(args: string[], io: Io, tty = stdout.isTTY =
     return wolfmqttPushCommand(v, positionals, io);
   }
   if (format !== 'moat') throw usage(`--format must be moat or wolfmqtt, not "${format}"`);
-  if (v.key !== undefined) throw usage('--key is the signing key of --format wolfmqtt; the TLS client key is --cert-key');
+  // The moat format's signature is in the manifest (moat fw sign): nothing is signed here.
+  if (v['sign-key'] !== undefined) throw usage('--sign-key is for --format wolfmqtt; the moat format is signed by moat fw sign (--manifest)');
   if (v.topic !== undefined || v.retain) throw usage('-t and -r are for --format wolfmqtt (the moat format has fixed topics, all retained)');
   if (v.manifest === undefined) throw usage('moat fw push needs --manifest (from moat fw sign)');
   if (positionals.length !== 1) throw usage('moat fw push needs exactly one IMAGE file');

@@ -33,15 +33,15 @@ ${FW_CONNECTION_HELP}`;
 export const INTEGRITY_ONLY_WARNING = 'moat: WARNING: wolfMQTT format without --trust: the signature is checked with the public key carried '
   + 'in the message itself, which proves integrity only — anyone can sign an image with a key of their own\n';
 
-export type WolfPushValues = FwConnectionValues & { key?: string; topic?: string; retain?: boolean };
+export type WolfPushValues = FwConnectionValues & { 'sign-key'?: string; topic?: string; retain?: boolean };
 
 export async function wolfmqttPushCommand(v: WolfPushValues, positionals: string[], io: Io): Promise<number> {
-  if (v.key === undefined) throw usage('moat fw push --format wolfmqtt needs --key (an ECDSA P-256 private key: moat fw keygen --alg ecdsa-p256)');
+  if (v['sign-key'] === undefined) throw usage('moat fw push --format wolfmqtt needs --sign-key (an ECDSA P-256 private key: moat fw keygen --alg ecdsa-p256)');
   if (positionals.length !== 1) throw usage('moat fw push needs exactly one IMAGE file');
   const topic = v.topic ?? WOLFMQTT_TOPIC;
   const { url, options } = fwClientSetup(v, io);
   return runFw(io, 'push', async () => {
-    const signer = await loadSigner(v.key!);
+    const signer = await loadSigner(v['sign-key']!);
     // The format is one PUBLISH of the whole image: it is read whole, by design of the format.
     const firmware = await readFile(positionals[0]!).catch((e: unknown) => { throw fwError(FwErr.image, `cannot read image ${positionals[0]}`, e); });
     const payload = encodeWolfMqtt(firmware, signer.privateKey);

@@ -19,6 +19,7 @@ import {
 import { progressView } from '../../src/cli/fw-progress-view.js';
 import type { CampaignSnapshot } from '../../src/firmware/index.js';
 import { startBroker, type TestBroker } from '../broker/helpers.js';
+import { issue, makeCa, startTlsBroker, writeFiles } from '../support/test-pki.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'moat-fw-cli-'));
@@ -164,7 +165,7 @@ test('fw push --format wolfmqtt → fw agent --format wolfmqtt --trust: received
   const out = join(dir, 'wolf.bin');
   let pushed: Promise<Run> | undefined;
   const agent = await moat(['fw', 'agent', '--format', 'wolfmqtt', '-L', url(), '--trust', 'keys/ec.pub', '--out', 'wolf.bin', '-t', 'wolf/a'], (_o, err) => {
-    if (err.includes('waiting for firmware')) pushed ??= moat(['fw', 'push', '--format', 'wolfmqtt', '-L', url(), '--key', 'keys/ec.key', '-t', 'wolf/a', 'image.bin']);
+    if (err.includes('waiting for firmware')) pushed ??= moat(['fw', 'push', '--format', 'wolfmqtt', '-L', url(), '--sign-key', 'keys/ec.key', '-t', 'wolf/a', 'image.bin']);
   });
   assert.equal(agent.code, 0, agent.err);
   assert.equal((await pushed)?.code, 0);
@@ -174,7 +175,7 @@ test('fw push --format wolfmqtt → fw agent --format wolfmqtt --trust: received
 });
 
 test('fw agent --format wolfmqtt without --trust warns (integrity only); with another pinned key it refuses and saves nothing', async () => {
-  const push = await moat(['fw', 'push', '--format', 'wolfmqtt', '-L', url(), '--key', 'keys/ec.key', '-t', 'wolf/b', '-r', 'image.bin']);
+  const push = await moat(['fw', 'push', '--format', 'wolfmqtt', '-L', url(), '--sign-key', 'keys/ec.key', '-t', 'wolf/b', '-r', 'image.bin']);
   assert.equal(push.code, 0, push.err);
   const open = await moat(['fw', 'agent', '--format', 'wolfmqtt', '-L', url(), '--out', 'wolf-b.bin', '-t', 'wolf/b']);
   assert.equal(open.code, 0, open.err);
@@ -188,9 +189,31 @@ test('fw agent --format wolfmqtt without --trust warns (integrity only); with an
   assert.match(refused.err, new RegExp(FwErr.unknownSigner));
   assert.equal(existsSync(join(dir, 'wolf-c.bin')), false);
   // An Ed25519 key cannot sign the wolfMQTT format.
-  const ed = await moat(['fw', 'push', '--format', 'wolfmqtt', '-L', url(), '--key', 'keys/ops.key', '-t', 'wolf/d', 'image.bin']);
+  const ed = await moat(['fw', 'push', '--format', 'wolfmqtt', '-L', url(), '--sign-key', 'keys/ops.key', '-t', 'wolf/d', 'image.bin']);
   assert.equal(ed.code, 1);
   assert.match(ed.err, new RegExp(FwErr.key));
+});
+
+test('over TLS the connection flags are moat pub\'s: --cafile, --cert, --key (the TLS key) with -L or -h/-p; the signing key is --sign-key', async (t) => {
+  const ca = await makeCa('fw test CA');
+  const server = await issue(ca, { cn: 'localhost', role: 'server' });
+  const client = await issue(ca, { cn: 'pusher', role: 'client' });
+  const files = await writeFiles(dir, { 'ca.crt': ca.pem, 'server.crt': server.pem, 'server.key': server.keyPem, 'client.crt': client.pem, 'client.key': client.keyPem });
+  // The broker requires a client certificate: a command whose --key did not reach TLS cannot connect.
+  const tls = await startTlsBroker({ certFile: files['server.crt'], keyFile: files['server.key'], caFile: files['ca.crt'], clientCert: 'required' });
+  t.after(() => tls.close());
+  const conn = ['--cafile', 'ca.crt', '--cert', 'client.crt', '--key', 'client.key'];
+  const push = await moat(['fw', 'push', '--format', 'wolfmqtt', '-L', `mqtts://localhost:${tls.port}`, ...conn, '--sign-key', 'keys/ec.key', '-t', 'wolf/tls', '-r', 'image.bin']);
+  assert.equal(push.code, 0, push.err);
+  const agent = await moat(['fw', 'agent', '--format', 'wolfmqtt', '-h', '127.0.0.1', '-p', String(tls.port), ...conn, '-u', 'dev', '-P', 'pw',
+    '--trust', 'keys/ec.pub', '--out', 'wolf-tls.bin', '-t', 'wolf/tls']);
+  assert.equal(agent.code, 0, agent.err);
+  assert.deepEqual(readFileSync(join(dir, 'wolf-tls.bin')), image);
+  const status = await moat(['fw', 'status', '-L', `mqtts://127.0.0.1:${tls.port}`, ...conn, '--product', 'thermo']);
+  assert.equal(status.code, 0, status.err);
+  assert.match(status.out, /manifest: none retained/);
+  const noCert = await moat(['fw', 'status', '-L', `mqtts://127.0.0.1:${tls.port}`, '--cafile', 'ca.crt', '--product', 'thermo']);
+  assert.equal(noCert.code, 1, 'the broker refuses a client without a certificate');
 });
 
 test('fw push refuses an image that is not the signed one (exit 1, nothing retained for it)', async () => {
@@ -212,7 +235,11 @@ test('usage errors exit 2 with one line', async () => {
     ['fw', 'sign', '--key', 'keys/ops.key', '--product', 'p', '--version', '1', '--expires', 'soon', 'image.bin'],
     ['fw', 'push', '-L', url(), '--manifest', 'manifest.json', 'image.bin', '--devices', 'a', '--expect', '1'],
     ['fw', 'push', '-L', url(), 'image.bin'],
+    ['fw', 'push', '-L', url(), '--manifest', 'manifest.json', '--sign-key', 'keys/ops.key', 'image.bin'],
+    // --key is the TLS client key, as in moat pub: with a plain mqtt:// URL it is an error, and alone too.
     ['fw', 'push', '-L', url(), '--manifest', 'manifest.json', '--key', 'keys/ops.key', 'image.bin'],
+    ['fw', 'status', '-L', `mqtts://127.0.0.1:${broker.port}`, '--product', 'thermo', '--key', 'keys/ops.key'],
+    ['fw', 'push', '--format', 'wolfmqtt', '-L', url(), '--cert-key', 'keys/ec.key', 'image.bin'],
     ['fw', 'push', '-L', url(), '--manifest', 'manifest.json', 'image.bin', '--timeout', '0'],
     ['fw', 'push', '--format', 'wolfmqtt', '-L', url(), 'image.bin'],
     ['fw', 'status', '-L', url()],

@@ -2,6 +2,7 @@
  * The device agent as a process of its own, killed with SIGKILL mid-transfer and started again on the
  * same state directory: it resumes from the staging json the killed process left (written atomically,
  * so never half) and receives exactly the chunks that json does not claim — none of the verified ones.
+ * And the broker restarted under a live agent (same SQLite store, persistent session).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,9 +11,11 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../src/client/index.js';
-import { createTrustList, encodeTrustList, generateSigner } from '../../src/firmware/index.js';
+import { createTrustList, encodeTrustList, generateSigner, startAgent } from '../../src/firmware/index.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import type { Store } from '../../src/store/types.js';
 import { startBroker } from '../broker/helpers.js';
-import { listDir, makeRelease, publishChunks, publishManifest } from './support.js';
+import { listDir, makeRelease, publishChunks, publishManifest, terminal, waitStatus } from './support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const built = (path: string): string => new URL(`../../src/${path}`, import.meta.url).href;
@@ -129,4 +132,59 @@ test('an agent process killed with SIGKILL mid-transfer resumes after restart wi
   assert.ok((await readFile(ready)).equals(rel.image));
   assert.deepEqual(await listDir(join(stateDir, 'staging')), []);
   second.proc.kill('SIGKILL');
+});
+
+test('the broker restarted mid-download (SQLite store, persistent session): the agent reconnects and finishes without receiving a verified chunk again', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fwagent-broker-'));
+  const openStore = (): Promise<Store> => SqliteStore.open({ path: join(dir, 'moat.db') });
+  let store = await openStore();
+  let b = await startBroker({}, { store });
+  await b.broker.restore();
+  const port = b.port;
+  const signer = generateSigner();
+  const rel = makeRelease(signer, { product: 'brokerdown', version: '1.1.0', now: Date.now(), image: Buffer.from(Array.from({ length: 150 * 1024 }, (_, i) => (i * 5 + (i >> 11)) & 0xff)) });
+  const n = rel.chunks.length;
+  let pusher = await connect(b.url, { reconnect: false });
+  await publishChunks(pusher, rel, Array.from({ length: 100 }, (_, i) => i));
+  await publishManifest(pusher, 'brokerdown', rel.envelope);
+  await pusher.end();
+
+  const client = await connect(b.url, { clientId: 'dev-br', clean: false, sessionExpiry: 300, reconnect: { initialDelay: 50, maxDelay: 200 } });
+  const seen: Array<{ index: number; epoch: number }> = [];
+  let epoch = 0;
+  client.on('message', (m) => {
+    const hit = /\/chunk\/[0-9a-f]{32}\/(\d+)$/.exec(m.topic);
+    if (hit && m.payload.length > 0) seen.push({ index: Number(hit[1]), epoch });
+  });
+  const agent = await startAgent({
+    client, product: 'brokerdown', deviceId: 'dev-br', stateDir: join(dir, 'state'), trust: createTrustList([signer]),
+    runningVersion: '1.0.0', install: async () => {},
+  });
+  t.after(async () => {
+    await agent.close();
+    await client.end({ timeout: 500 }).catch(() => {});
+    await b.close();
+    await store.close();
+  });
+  await until('the first 100 chunks', () => seen.length >= 100);
+  await waitStatus(agent, (s) => s.state === 'downloading' && s.percent! >= 60);
+
+  const reconnected = new Promise((r) => client.once('connect', r));
+  await b.close();
+  await store.close();
+  epoch = 1;
+  store = await openStore();
+  b = await startBroker({}, { store }, { url: `mqtt://127.0.0.1:${port}` });
+  await b.broker.restore();
+  await reconnected;
+  assert.equal(client.info?.sessionPresent, true);
+  pusher = await connect(b.url, { reconnect: false });
+  t.after(() => pusher.end());
+  await publishChunks(pusher, rel, Array.from({ length: n - 100 }, (_, i) => 100 + i));
+  const s = await waitStatus(agent, terminal, 20_000);
+  assert.equal(s.state, 'installed', JSON.stringify(s));
+  const after = seen.filter((x) => x.epoch === 1).map((x) => x.index);
+  assert.deepEqual(after.filter((i) => i < 100), [], 'nothing verified before the restart comes again');
+  assert.deepEqual([...new Set(after)].sort((x, y) => x - y), Array.from({ length: n - 100 }, (_, i) => 100 + i));
+  assert.ok((await readFile(join(dir, 'state', 'ready', 'brokerdown-1.1.0.bin'))).equals(rel.image));
 });

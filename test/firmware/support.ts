@@ -56,10 +56,13 @@ export async function publishChunks(
   client: MqttClient, rel: Release, indexes?: Iterable<number>, payload?: (index: number, data: Buffer) => Buffer,
 ): Promise<void> {
   const list = indexes ? [...indexes] : rel.chunks.map((_, i) => i);
-  await Promise.all(list.map((i) => {
-    const data = rel.chunks[i]!;
-    return client.publish(chunkTopic(rel.manifest.product, rel.releaseId, i), payload ? payload(i, data) : encodeChunk(i, data), { qos: 1, retain: true });
-  }));
+  // 32 at a time: within the client's offline queue whatever the image size.
+  for (let at = 0; at < list.length; at += 32) {
+    await Promise.all(list.slice(at, at + 32).map((i) => {
+      const data = rel.chunks[i]!;
+      return client.publish(chunkTopic(rel.manifest.product, rel.releaseId, i), payload ? payload(i, data) : encodeChunk(i, data), { qos: 1, retain: true });
+    }));
+  }
 }
 
 export async function publishManifest(client: MqttClient, product: string, envelope: Buffer): Promise<void> {

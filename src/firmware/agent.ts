@@ -59,7 +59,7 @@ export interface AgentOptions {
   stateDir: string;
   /** The initial pin, used when stateDir holds no trust list yet (or an older one: a re-pinned device). */
   trust: TrustList;
-  /** The running version when stateDir holds none yet; default '0'. */
+  /** The running version when stateDir holds none yet (default '0'), or a newer one the device now runs. */
   runningVersion?: string;
   /** default 64 MiB */
   maxImageBytes?: number;
@@ -165,20 +165,25 @@ class Agent extends EventEmitter implements FirmwareAgent {
     this.state = await loadAgentState(this.o.stateDir, {
       product: this.o.product, deviceId: this.o.deviceId, running: this.o.runningVersion ?? '0', trust: parseTrustList(this.o.trust),
     });
-    // The operator's pin wins over the stored list only when it is newer (a re-pinned device).
-    const pin = parseTrustList(this.o.trust);
-    if (pin.sequence > this.state.trust.sequence) {
-      this.state = { ...this.state, trust: pin };
-      await saveAgentState(this.o.stateDir, this.state);
-    }
+    const interrupted = await this.reconcile();
     await this.removeStaleReady();
     this.client.on('message', this.onMessage);
-    const staging = await Staging.resume(this.stagingDir, (env) => this.check(env).manifest);
+    const staging = await Staging.resume(this.stagingDir, (env) => {
+      try {
+        return this.check(env).manifest;
+      } catch (e) {
+        // Refused now (expired, signer revoked, …): dropped; the retained manifest brings the refusal back.
+        this.log(`staged release not resumed: ${isMoatError(e) ? e.code : String(e)}`);
+        throw e;
+      }
+    });
     if (staging) {
       this.log(`resuming release ${staging.releaseId}: ${staging.verifiedCount} of ${chunkCount(staging.manifest)} chunks verified`);
       this.active = { staging, checked: { manifest: staging.manifest, releaseId: staging.releaseId }, waiting: new Map(), done: [], cursor: 0 };
       this.publishProgress(true);
       this.refill();
+    } else if (interrupted) {
+      this.publish(interrupted);
     } else {
       this.publish({ state: 'idle', running: this.state.running });
     }
@@ -189,12 +194,42 @@ class Agent extends EventEmitter implements FirmwareAgent {
     }
   }
 
+  /**
+   * What the options say that state.json does not know yet: a newer pin (a re-pinned device), a newer
+   * running version (the device booted into it). And an install the agent did not see finish (it stopped
+   * while the hook ran: a crash, or a hook that reboots): done if the device now runs that version, else
+   * failed — not retried on the same manifest, so a hook that reboots every time cannot loop.
+   */
+  private async reconcile(): Promise<Omit<FirmwareStatus, 'at'> | undefined> {
+    const before = JSON.stringify(this.state);
+    const pin = parseTrustList(this.o.trust);
+    if (pin.sequence > this.state.trust.sequence) this.state = { ...this.state, trust: pin };
+    const told = this.o.runningVersion;
+    if (told !== undefined && compareVersions(told, this.state.running) > 0) this.state = { ...this.state, running: told };
+    const last = this.state.lastRelease;
+    let status: Omit<FirmwareStatus, 'at'> | undefined;
+    if (last?.state === 'installing' && last.version !== undefined) {
+      const common = { release: last.id, version: last.version, running: this.state.running };
+      if (compareVersions(this.state.running, last.version) >= 0) {
+        this.state = { ...this.state, lastRelease: { ...last, state: 'installed' } };
+        status = { state: 'installed', ...common };
+      } else {
+        const reason = 'the agent stopped while the install hook ran, and the device does not run the version';
+        this.state = { ...this.state, lastRelease: { ...last, state: 'failed', code: FwErr.install } };
+        status = { state: 'failed', ...common, code: FwErr.install, reason };
+      }
+      this.log(`release ${last.id}: install interrupted; now ${status.state}`);
+    }
+    if (JSON.stringify(this.state) !== before) await saveAgentState(this.o.stateDir, this.state);
+    return status;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.client.off('message', this.onMessage);
-    clearTimeout(this.checkpointTimer);
     await this.queue;
+    clearTimeout(this.checkpointTimer);
     const a = this.active;
     this.active = undefined;
     if (a) {
@@ -376,7 +411,9 @@ class Agent extends EventEmitter implements FirmwareAgent {
       return this.fail(e, releaseId, m.version);
     }
     this.active = undefined;
+    this.state = { ...this.state, lastRelease: { id: releaseId, state: 'installing', version: m.version } };
     try {
+      await saveAgentState(this.o.stateDir, this.state);
       const hook = this.o.install;
       if (typeof hook === 'function') {
         await hook(ready, m).catch((e: unknown) => { throw fwError(FwErr.install, `install hook failed: ${(e as Error)?.message ?? String(e)}`, e); });

@@ -31,7 +31,8 @@ const RELEASE_FILE = /^([0-9a-f]{32})\.json$/;
 
 export interface LastRelease {
   id: string;
-  state: 'installed' | 'failed';
+  /** 'installing': the hook was running when this was written (a crash or a reboot by the hook leaves it). */
+  state: 'installing' | 'installed' | 'failed';
   version?: string;
   code?: string;
 }

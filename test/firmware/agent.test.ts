@@ -5,7 +5,7 @@
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type MqttClient } from '../../src/client/index.js';
@@ -15,7 +15,7 @@ import {
 } from '../../src/firmware/index.js';
 import { startBroker, type TestBroker } from '../broker/helpers.js';
 import {
-  NOW, listDir, makeRelease, publishChunks, publishManifest, publishRelease, waitStatus,
+  NOW, listDir, makeRelease, publishChunks, publishManifest, publishRelease, terminal, waitStatus,
 } from './support.js';
 
 let b: TestBroker;
@@ -214,4 +214,41 @@ test('a state dir of another device is refused at start (MOAT_ERR_FW_STAGING); a
   await repinned.close();
   const state = JSON.parse(await readFile(join(d.dir, 'state.json'), 'utf8'));
   assert.deepEqual({ sequence: state.trust.sequence, key: state.trust.keys[0].keyId }, { sequence: 5, key: other.keyId });
+});
+
+test('an install interrupted while the hook ran (a crash, a hook that reboots): installed if the device now runs the version, else failed MOAT_ERR_FW_INSTALL; not handled again', async (t) => {
+  const rel = makeRelease(signer, { product: 'reboot', version: '1.1.0' });
+  await publishChunks(pusher, rel);
+  const dir = await mkdtemp(join(tmpdir(), 'fwagent-reboot-'));
+  // The state directory as the power cut during the hook leaves it: copied from inside the hook.
+  const booted = `${dir}-booted`;
+  const stuck = `${dir}-stuck`;
+  const d = await device(t, 'reboot', { dir, install: async () => {
+    await cp(dir, booted, { recursive: true });
+    await cp(dir, stuck, { recursive: true });
+  } });
+  await publishManifest(pusher, 'reboot', rel.envelope);
+  assert.equal((await waitStatus(d.agent, terminal)).state, 'installed');
+  await d.agent.close();
+
+  /** Lets the retained manifest reach the agent: the broker sends it after the SUBACK of the agent's subscription. */
+  const settle = async (x: Device): Promise<void> => {
+    await (await x.client.subscribe('sync/none')).unsubscribe();
+    await new Promise((r) => setTimeout(r, 50));
+  };
+  // Booted into 1.1.0, and the device says so: the install is done.
+  const up = await device(t, 'reboot', { dir: booted, runningVersion: '1.1.0' });
+  await settle(up);
+  assert.deepEqual(up.statuses.map((s) => [s.state, s.release, s.running]), [['installed', rel.releaseId, '1.1.0']]);
+  assert.deepEqual(await listDir(join(booted, 'ready')), ['reboot-1.1.0.bin']);
+  // Still on 1.0.0: the install failed; the same manifest is not tried again (no loop through a rebooting hook).
+  const down = await device(t, 'reboot', { dir: stuck });
+  await settle(down);
+  assert.deepEqual(down.statuses.map((s) => [s.state, s.code, s.running]), [['failed', FwErr.install, '1.0.0']]);
+  assert.deepEqual(await listDir(join(stuck, 'ready')), []);
+  for (const x of [up, down]) {
+    assert.deepEqual(x.chunks(rel.releaseId), []);
+    assert.deepEqual(x.installs, []);
+    assert.deepEqual(await listDir(join(x.dir, 'staging')), []);
+  }
 });

@@ -29,6 +29,8 @@ const RULES: Record<string, Rule> = {
   ssh: { ours: ['broker', 'store', 'security', 'codec'], builtins: '*' },
   // Signed firmware delivery: keys, manifests, chunks (pure), device agent and pusher (over the client).
   firmware: { ours: ['codec', 'client'], builtins: '*' },
+  // Security cost lab: starts a broker (with the security layer's PKI and profiles) and measures clients.
+  lab: { ours: ['codec', 'client', 'security', 'broker', 'store'], builtins: '*' },
   // The only place that reads argv and writes to the terminal.
   cli: { ours: ['*'], builtins: '*' },
 };

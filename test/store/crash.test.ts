@@ -88,9 +88,21 @@ class Subscriber {
   }
 }
 
-/** Streams numbered messages, odd QoS 1 and even QoS 2, 16 in flight, until its connection dies. */
+/**
+ * At most this many messages: the offline session's queue (maxQueuedMessages, 1000) keeps room for all
+ * of them, the will and 'after-restart'. Past it the broker refuses every message as a whole with 0x97
+ * (Quota exceeded), the will included, and a fast stream or a late kill on a loaded machine gets there.
+ */
+const STREAM_LIMIT = 900;
+
+/**
+ * Streams numbered messages, odd QoS 1 and even QoS 2, 16 in flight, until its connection dies or
+ * STREAM_LIMIT. Only a PUBACK/PUBREC with a success code (below 0x80) is an acknowledgement.
+ */
 class Publisher {
   readonly acked = new Map<number, 1 | 2>();
+  /** Message number → the failure reason code it was refused with (routed to nobody). */
+  readonly refused = new Map<number, number>();
   /** QoS 2 messages PUBREC'd whose PUBREL is not yet completed. */
   readonly released = new Set<number>();
   next = 1;
@@ -98,6 +110,7 @@ class Publisher {
   async stream(c: RawClient): Promise<void> {
     const outstanding = new Map<number, number>(); // packet id → message number
     const send = (): void => {
+      if (this.next > STREAM_LIMIT) return;
       const n = this.next++;
       const qos = n % 2 === 0 ? 2 : 1;
       const packetId = ((n - 1) % 60_000) + 1;
@@ -113,9 +126,11 @@ class Publisher {
         return;
       }
       if (!p) return;
-      if (p.type === 'puback') {
-        this.acked.set(outstanding.get(p.packetId)!, 1);
-        outstanding.delete(p.packetId);
+      if (p.type === 'puback' || (p.type === 'pubrec' && (p.reasonCode ?? 0) >= 0x80)) {
+        const n = outstanding.get(p.packetId)!;
+        if ((p.reasonCode ?? 0) >= 0x80) this.refused.set(n, p.reasonCode!);
+        else this.acked.set(n, 1);
+        outstanding.delete(p.packetId); // a failed PUBREC ends the QoS 2 flow too: no PUBREL
         send();
       } else if (p.type === 'pubrec') {
         this.acked.set(outstanding.get(p.packetId)!, 2);
@@ -132,10 +147,11 @@ class Publisher {
 
 async function crashScenario(storeArgs: string[], killAfterMs: number): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'moat-crash-'));
+  const online = new Subscriber();
+  const offline = new Subscriber();
+  let broker: Running | undefined;
   try {
-    let broker = await startBroker(dataDir, storeArgs);
-    const online = new Subscriber();
-    const offline = new Subscriber();
+    broker = await startBroker(dataDir, storeArgs);
     for (const [id, s] of [['online', online], ['offline', offline]] as const) {
       const c = await connect(broker.port, id);
       c.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'crash/#', qos: 2 }] });
@@ -184,6 +200,11 @@ async function crashScenario(storeArgs: string[], killAfterMs: number): Promise<
         if (qos === 1) assert.ok(count >= 1, `${name}: acknowledged QoS 1 message ${n} lost (${publisher.acked.size} acked)`);
         else assert.equal(count, 1, `${name}: acknowledged QoS 2 message ${n} delivered ${count} times`);
       }
+      // A refused message was routed to nobody (the broker refuses it as a whole, never in part).
+      for (const [n, code] of publisher.refused) {
+        assert.equal(code, 0x97, `message ${n} refused with ${code}`);
+        assert.equal(s.delivered.get(String(n)), undefined, `${name}: refused message ${n} delivered`);
+      }
       for (const [key, count] of s.delivered) {
         if (Number(key) % 2 === 0) assert.ok(count <= 1, `${name}: QoS 2 message ${key} delivered ${count} times`);
       }
@@ -197,10 +218,11 @@ async function crashScenario(storeArgs: string[], killAfterMs: number): Promise<
     assert.equal(retained.payload.toString(), 'kept');
     assert.equal(retained.retain, true);
     for (const c of [fresh, pub]) c.end();
+  } finally {
+    // Also after a failed assertion: a live broker or socket would keep the test process running.
     online.end();
     offline.end();
-    await kill(broker);
-  } finally {
+    if (broker) await kill(broker);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -63,27 +63,38 @@ type PortSocket = Socket & { [kPort]: SocketPort };
 
 /**
  * A TCP/TLS socket as the engine's transport. Every connection pays for its set-up, also one that
- * never sends CONNECT (a TLS handshake on its own), so the methods and socket listeners are shared
- * (prototype methods, module functions finding the port on the socket) instead of closures made per
- * connection, and the decoder is made when the first bytes arrive.
+ * never sends CONNECT (a TLS handshake on its own, a port scan), so the methods and socket listeners
+ * are shared (prototype methods, module functions finding the port on the socket) instead of closures
+ * made per connection, and what only matters once bytes flow waits for them: the decoder and the
+ * peer address (a getpeername system call) when the client first sends, TCP_NODELAY and the 'drain'
+ * listener before our first write (Nagle and 'drain' only concern bytes we send).
  */
 class SocketPort implements TransportPort {
-  readonly remoteAddress: string;
+  private remote: string | undefined;
   conn: Connection | undefined;
   decoder: PacketDecoder | undefined;
   corked = false;
+  wrote = false;
   closeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: Socket, readonly broker: Broker, readonly kind: 'tcp' | 'tls', readonly loopbackListener: boolean,
     readonly tls: TransportTlsInfo | undefined,
-  ) {
-    this.remoteAddress = socket.remoteAddress ?? '';
+  ) {}
+
+  /** Read once, while the socket is open (Node cannot tell it after close): on the first bytes at the latest. */
+  get remoteAddress(): string {
+    return (this.remote ??= this.socket.remoteAddress ?? '');
   }
 
   write(chunks: Buffer[]): void {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return;
+    if (!this.wrote) {
+      this.wrote = true;
+      socket.setNoDelay(true);
+      if (this.conn) socket.on('drain', onDrain);
+    }
     if (!this.corked) {
       this.corked = true;
       socket.cork();
@@ -122,7 +133,10 @@ function destroySocket(socket: Socket): void {
 
 function onData(this: PortSocket, chunk: Buffer): void {
   const port = this[kPort];
-  port.decoder ??= new PacketDecoder({ maxPacketSize: port.broker.options.limits.maxPacketSize });
+  if (!port.decoder) {
+    void port.remoteAddress; // read now, while the socket is surely open (see SocketPort)
+    port.decoder = new PacketDecoder({ maxPacketSize: port.broker.options.limits.maxPacketSize });
+  }
   feed(port.broker, port.conn!, port.decoder, chunk);
 }
 
@@ -142,14 +156,13 @@ function onClose(this: PortSocket): void {
 }
 
 export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls', loopbackListener: boolean, peer?: TlsPeerFacts): void {
-  socket.setNoDelay(true);
   const port = new SocketPort(socket, broker, kind, loopbackListener, socket instanceof TLSSocket ? tlsInfo(socket, peer) : undefined);
   const conn = broker.accept(port);
   if (!conn) return;
   port.conn = conn;
   (socket as PortSocket)[kPort] = port;
   socket.on('data', onData);
-  socket.on('drain', onDrain);
+  if (port.wrote) socket.on('drain', onDrain);
   socket.on('error', onError);
   socket.on('close', onClose);
 }

@@ -18,16 +18,20 @@
  *   broker's queue hold a bounded number of chunks. Each chunk is checked (header index, length, SHA-256)
  *   before it is written; one bad chunk fails the release (MOAT_ERR_FW_CHUNK / _TOO_LARGE / _FORMAT).
  * - Complete: the whole file's SHA-256 (MOAT_ERR_FW_IMAGE), status verified, atomic rename to
- *   ready/<product>-<version>.bin, the install hook (MOAT_ERR_FW_INSTALL), then the running version
- *   (monotonic) and last release in state.json, status installed.
+ *   ready/<product>-<version>.bin, 'installing' in state.json, the install hook (MOAT_ERR_FW_INSTALL: the
+ *   image is removed), then the running version (monotonic) and the release installed in state.json,
+ *   status installed. Older images in ready/ are removed.
  * - A signed trust update with a greater sequence replaces the trust list (the retained copy seen again is
  *   ignored); the active release is checked again under it (a revoked signer stops it), and a manifest
  *   refused for its signer is tried again.
- * - Restart: the staging json says which chunks are verified; only the others are subscribed.
- * An install interrupted by a crash after the rename is done again when the manifest comes back: hooks
- * must be idempotent.
+ * - Restart: the staging json says which chunks are verified; only the others are subscribed. An install
+ *   the agent did not see finish (stopped during the hook) counts as installed when the caller's
+ *   runningVersion says the device runs it, else as failed (MOAT_ERR_FW_INSTALL) — never re-run on the
+ *   same manifest, so a hook that reboots cannot loop.
+ * - close(): stops taking messages, finishes the step under way (queued ones are dropped: their chunks
+ *   are retained and come again), saves the staging json. Status: idle on start (downloading when it
+ *   resumes), downloading at most every 5 % or 1 s, verified, installed or failed; retained, QoS 1.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, readdir, rm } from 'node:fs/promises';
@@ -38,16 +42,16 @@ import { chunkCount, chunkTopic, decodeChunk, parseChunkTopic, verifyChunk } fro
 import { parseEnvelope, type Envelope } from './envelope.js';
 import { FwErr, fwError } from './errors.js';
 import { verifyImageFile } from './image.js';
+import { runInstallHook, type InstallHook } from './install-hook.js';
 import { checkManifest, type CheckedManifest } from './manifest-check.js';
 import { releaseIdOf, type Manifest } from './manifest.js';
 import { encodeStatus, type FirmwareStatus } from './status.js';
 import { Staging, clearStaging, loadAgentState, saveAgentState, type AgentState } from './staging.js';
 import { manifestTopic, statusTopic, trustTopic } from './topics.js';
+
+export type { InstallHook };
 import { acceptTrustUpdate, parseTrustList, type TrustList } from './trust.js';
 import { compareVersions } from './version.js';
-
-/** A callback (library use) or a shell command run as `sh -c '<command> "$1"' sh <imagePath>`. */
-export type InstallHook = ((imagePath: string, manifest: Manifest) => Promise<void>) | { command: string };
 
 export interface AgentOptions {
   /** Connected by the caller; a persistent session (clean: false, sessionExpiry) is recommended. */
@@ -106,20 +110,6 @@ function releaseKey(raw: Buffer): string {
   } catch {
     return createHash('sha256').update(raw).digest('hex').slice(0, 32);
   }
-}
-
-function runCommand(command: string, imagePath: string, m: Manifest): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', `${command} "$1"`, 'sh', imagePath], {
-      stdio: 'ignore',
-      env: { ...process.env, MOAT_FW_IMAGE: imagePath, MOAT_FW_VERSION: m.version, MOAT_FW_PRODUCT: m.product },
-    });
-    child.once('error', (e) => reject(fwError(FwErr.install, `install command could not start: ${e.message}`, e)));
-    child.once('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(fwError(FwErr.install, `install command ${signal ? `killed by ${signal}` : `exited with ${code}`}`));
-    });
-  });
 }
 
 class Agent extends EventEmitter implements FirmwareAgent {
@@ -414,12 +404,7 @@ class Agent extends EventEmitter implements FirmwareAgent {
     this.state = { ...this.state, lastRelease: { id: releaseId, state: 'installing', version: m.version } };
     try {
       await saveAgentState(this.o.stateDir, this.state);
-      const hook = this.o.install;
-      if (typeof hook === 'function') {
-        await hook(ready, m).catch((e: unknown) => { throw fwError(FwErr.install, `install hook failed: ${(e as Error)?.message ?? String(e)}`, e); });
-      } else {
-        await runCommand(hook.command, ready, m);
-      }
+      await runInstallHook(this.o.install, ready, m);
     } catch (e) {
       await rm(ready, { force: true });
       return this.fail(e, releaseId, m.version);

@@ -275,8 +275,9 @@ test('an install command that exits 1: MOAT_ERR_FW_INSTALL, the image removed fr
   const d = await refused(t, 'hookfail', async () => {
     await publishRelease(pusher, rel);
     return rel.releaseId;
-  }, FwErr.install, { install: { command: 'exit 1 ||' } });
+  }, FwErr.install, { install: { command: 'echo "flash: no space" >&2; exit 1 ||' } });
   assert.ok(d.statuses.some((s) => s.state === 'verified'));
+  assert.match(d.agent.status.reason!, /exited with 1: flash: no space/);
 });
 
 test('an install command gets the image path as $1 and MOAT_FW_IMAGE, MOAT_FW_VERSION, MOAT_FW_PRODUCT', async (t) => {

@@ -14,7 +14,9 @@ import { connect } from '../../src/client/index.js';
 import { createTrustList, encodeTrustList, generateSigner, startAgent } from '../../src/firmware/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Store } from '../../src/store/types.js';
-import { startBroker } from '../broker/helpers.js';
+import { Broker } from '../../src/broker/broker.js';
+import { startListener } from '../../src/broker/listeners.js';
+import { startBroker, type TestBroker } from '../broker/helpers.js';
 import { listDir, makeRelease, publishChunks, publishManifest, terminal, waitStatus } from './support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -134,12 +136,25 @@ test('an agent process killed with SIGKILL mid-transfer resumes after restart wi
   second.proc.kill('SIGKILL');
 });
 
+/** A broker that has restored its store before it listens: a client reconnecting at once finds its session. */
+async function restoredBroker(store: Store, port: number): Promise<TestBroker> {
+  const broker = new Broker({ sysInterval: 0 }, { store });
+  await broker.restore();
+  const listener = await startListener(broker, { url: `mqtt://127.0.0.1:${port}` });
+  return {
+    broker, listener, port: listener.address.port, url: `mqtt://127.0.0.1:${listener.address.port}`,
+    async close() {
+      broker.shutdown();
+      await listener.close();
+    },
+  };
+}
+
 test('the broker restarted mid-download (SQLite store, persistent session): the agent reconnects and finishes without receiving a verified chunk again', { timeout: 60_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fwagent-broker-'));
   const openStore = (): Promise<Store> => SqliteStore.open({ path: join(dir, 'moat.db') });
   let store = await openStore();
-  let b = await startBroker({}, { store });
-  await b.broker.restore();
+  let b = await restoredBroker(store, 0);
   const port = b.port;
   const signer = generateSigner();
   const rel = makeRelease(signer, { product: 'brokerdown', version: '1.1.0', now: Date.now(), image: Buffer.from(Array.from({ length: 150 * 1024 }, (_, i) => (i * 5 + (i >> 11)) & 0xff)) });
@@ -174,8 +189,7 @@ test('the broker restarted mid-download (SQLite store, persistent session): the 
   await store.close();
   epoch = 1;
   store = await openStore();
-  b = await startBroker({}, { store }, { url: `mqtt://127.0.0.1:${port}` });
-  await b.broker.restore();
+  b = await restoredBroker(store, port);
   await reconnected;
   assert.equal(client.info?.sessionPresent, true);
   pusher = await connect(b.url, { reconnect: false });

@@ -248,7 +248,10 @@ export class Broker extends EventEmitter implements BrokerPort {
     const message: Message = { ...will.message };
     const expiry = message.properties?.messageExpiryInterval;
     if (expiry !== undefined) message.expiresAt = this.clock.now() + expiry * 1000;
-    this.publish(message);
+    // No publisher hears a refusal of a will: say so at once (not only in the interval's count).
+    if (this.publish(message) === PublishOutcome.QuotaExceeded) {
+      this.log.warn({ topic: message.topic, clientId: message.publisherId }, 'will refused: a subscriber\'s queue is full (quota exceeded)');
+    }
     if (message.retain) this.retain(message);
   }
 

@@ -313,3 +313,25 @@ test('[MQTT-3.1.2-26] outgoing topic aliases stop at the broker\'s topicAliasMax
     await b.close();
   }
 });
+
+test('a will refused by a full queue (quota exceeded) is counted and logged at once with its topic and client id', async () => {
+  const lines: Array<{ obj: Record<string, unknown>; msg: string | undefined }> = [];
+  const log = { debug() {}, info() {}, error() {}, warn: (obj: object, msg?: string) => lines.push({ obj: obj as Record<string, unknown>, msg }) };
+  const b = await startBroker({ limits: { maxQueuedMessages: 1 } }, { log });
+  try {
+    await offlineSubscriber(b.port, 'slow');
+    const pub = await RawClient.connected(b.port, { clientId: 'pub' });
+    pub.send({ type: 'publish', topic: 't/x', payload: payload(1), qos: 1, packetId: 1, retain: false, dup: false });
+    assert.equal((await pub.expect('puback')).reasonCode, 0);
+    const willer = await RawClient.connected(b.port, {
+      clientId: 'willer', will: { topic: 't/will', payload: Buffer.from('gone'), qos: 1, retain: false },
+    });
+    willer.end(); // abnormal close: the will is due, and the queue is full
+    for (let i = 0; i < 100 && b.broker.stats.quotaRefusals === 0; i++) await sleep(10);
+    assert.equal(b.broker.stats.quotaRefusals, 1);
+    const line = lines.find((l) => l.msg?.startsWith('will refused'));
+    assert.deepEqual(line?.obj, { topic: 't/will', clientId: 'willer' });
+  } finally {
+    await b.close();
+  }
+});

@@ -36,8 +36,8 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MqttClient, Message } from '../client/index.js';
-import { isMoatError } from '../codec/index.js';
+import { ClientErr, type MqttClient, type Message } from '../client/index.js';
+import { MoatError, isMoatError } from '../codec/index.js';
 import { chunkCount, chunkTopic, decodeChunk, parseChunkTopic, verifyChunk } from './chunks.js';
 import { parseEnvelope, type Envelope } from './envelope.js';
 import { FwErr, fwError } from './errors.js';
@@ -368,10 +368,24 @@ class Agent extends EventEmitter implements FirmwareAgent {
     }
     this.unsubscribe(a.done.splice(0));
     if (topics.length === 0) return;
-    this.client.subscribe(topics, { qos: 1, bufferSize: 1 }).then((sub) => sub.close(), (e: unknown) => {
-      // Not allowed to read the chunks (ACL), or the client closed: this release cannot arrive.
-      if (this.active === a && !this.closed) this.enqueue(() => (this.active === a ? this.fail(e, a.checked.releaseId, a.checked.manifest.version) : Promise.resolve()));
+    this.client.subscribe(topics, { qos: 1, bufferSize: 1 }).then((sub) => {
+      sub.close();
+      const refused = sub.reasonCodes.findIndex((c) => c >= 0x80);
+      if (refused >= 0) {
+        const reasonCode = sub.reasonCodes[refused]!;
+        this.refused(a, new MoatError(ClientErr.subscribeRefused, `subscription to ${topics[refused]} refused: reason 0x${reasonCode.toString(16)}`, { reasonCode }));
+      }
+    }, (e: unknown) => {
+      // The broker refused them all (an ACL): this release cannot arrive. Anything else is the link or the
+      // client going away, not a fault of the release: the staging stays for a resume.
+      if (isMoatError(e) && e.code === ClientErr.subscribeRefused) this.refused(a, e);
+      else this.log(`chunk subscription failed: ${String(e)}`);
     });
+  }
+
+  private refused(a: Active, e: MoatError): void {
+    if (this.active !== a || this.closed) return;
+    this.enqueue(() => (this.active === a ? this.fail(e, a.checked.releaseId, a.checked.manifest.version) : Promise.resolve()));
   }
 
   private unsubscribe(topics: string[]): void {

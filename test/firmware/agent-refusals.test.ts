@@ -292,3 +292,31 @@ test('an install command gets the image path as $1 and MOAT_FW_IMAGE, MOAT_FW_VE
   const path = join(d.dir, 'ready', 'hookok-1.1.0.bin');
   assert.equal((await readFile(out, 'utf8')).trim(), `${path}|${path}|1.1.0|hookok`);
 });
+
+test('chunk topics the broker refuses to subscribe (all of them, or one): failed with MOAT_ERR_SUBSCRIBE_REFUSED', async (t) => {
+  const acl = await startBroker({}, { hooks: { authorizeSubscribe: [(_c, { topicFilter }) =>
+    (/^fw\/acl-all\/chunk\//.test(topicFilter) || /^fw\/acl-one\/chunk\/[0-9a-f]+\/5$/.test(topicFilter) ? false : undefined)] } });
+  const aclPusher = await connect(acl.url, { reconnect: false });
+  t.after(async () => {
+    await aclPusher.end();
+    await acl.close();
+  });
+  for (const product of ['acl-all', 'acl-one']) {
+    const rel = makeRelease(signer, { product, version: '1.1.0' });
+    await publishRelease(aclPusher, rel);
+    const dir = await mkdtemp(join(tmpdir(), 'fwagent-acl-'));
+    const client = await connect(acl.url, { reconnect: false });
+    const agent = await startAgent({
+      client, product, deviceId: 'dev-1', stateDir: dir, trust: createTrustList([signer]), runningVersion: '1.0.0', now: () => NOW,
+      install: async () => { throw new Error('must not install'); },
+    });
+    t.after(async () => {
+      await agent.close();
+      await client.end();
+    });
+    const s = await waitStatus(agent, terminal);
+    assert.deepEqual({ state: s.state, code: s.code, release: s.release }, { state: 'failed', code: 'MOAT_ERR_SUBSCRIBE_REFUSED', release: rel.releaseId });
+    assert.deepEqual(await listDir(join(dir, 'staging')), []);
+    assert.deepEqual(await listDir(join(dir, 'ready')), []);
+  }
+});

@@ -29,7 +29,7 @@
  *   runningVersion says the device runs it, else as failed (MOAT_ERR_FW_INSTALL) — never re-run on the
  *   same manifest, so a hook that reboots cannot loop.
  * - close(): stops taking messages, finishes the step under way (queued ones are dropped: their chunks
- *   are retained and come again), saves the staging json. Status: idle on start (downloading when it
+ *   are retained and come again), saves the staging json. Status on start: the last outcome (installed or failed), else idle (downloading when it
  *   resumes), downloading at most every 5 % or 1 s, verified, installed or failed; retained, QoS 1.
  */
 import { createHash } from 'node:crypto';
@@ -174,6 +174,14 @@ class Agent extends EventEmitter implements FirmwareAgent {
       this.refill();
     } else if (interrupted) {
       this.publish(interrupted);
+    } else if (this.state.lastRelease && this.state.lastRelease.state !== 'installing') {
+      // The last outcome again, not idle: a restart must not wipe a failure (or success) off the
+      // retained status that operators and `moat fw push` read.
+      const { id, state, version, code, reason } = this.state.lastRelease;
+      this.publish({
+        state, release: id, running: this.state.running,
+        ...(version !== undefined ? { version } : {}), ...(code !== undefined ? { code } : {}), ...(reason !== undefined ? { reason } : {}),
+      });
     } else {
       this.publish({ state: 'idle', running: this.state.running });
     }
@@ -447,7 +455,7 @@ class Agent extends EventEmitter implements FirmwareAgent {
     this.log(`release ${releaseId} refused: ${code} ${reason}`);
     if (this.active?.checked.releaseId === releaseId) await this.abandon();
     await clearStaging(this.stagingDir).catch(() => {});
-    this.state = { ...this.state, lastRelease: { id: releaseId, state: 'failed', code, ...(version ? { version } : {}) } };
+    this.state = { ...this.state, lastRelease: { id: releaseId, state: 'failed', code, reason, ...(version ? { version } : {}) } };
     await saveAgentState(this.o.stateDir, this.state).catch((err: unknown) => this.log(String(err)));
     this.publish({ state: 'failed', release: releaseId, ...(version ? { version } : {}), running: this.state.running, code, reason });
     return undefined;

@@ -35,6 +35,8 @@ export interface LastRelease {
   state: 'installing' | 'installed' | 'failed';
   version?: string;
   code?: string;
+  /** Why it failed, kept so that a restarted agent can say it again (its retained status stays meaningful). */
+  reason?: string;
 }
 
 export interface AgentState {

@@ -131,7 +131,9 @@ test('a release of 101 chunks is downloaded in windows, verified, renamed to rea
   assert.equal(again.agent.running, '1.1.0');
   const next = makeRelease(signer, { product: 'happy', version: '1.2.0' });
   await publishRelease(pusher, next);
-  assert.equal((await waitStatus(again.agent, (x) => x.state === 'installed' || x.state === 'failed')).version, '1.2.0');
+  // It starts by saying its last outcome again (installed 1.1.0), then installs 1.2.0.
+  assert.deepEqual({ state: again.agent.status.state, version: again.agent.status.version }, { state: 'installed', version: '1.1.0' });
+  assert.equal((await waitStatus(again.agent, (x) => terminal(x) && x.version === '1.2.0')).state, 'installed');
   assert.deepEqual(again.installs.map((i) => i.version), ['1.2.0']);
   assert.ok(!again.statuses.some((x) => x.state === 'failed'), JSON.stringify(again.statuses));
   assert.deepEqual(await listDir(join(d.dir, 'ready')), ['happy-1.2.0.bin']);

@@ -1,0 +1,266 @@
+/**
+ * `moat lab recommend`: a measured LabReport and one kind of device → what each mode would cost that
+ * device per day, and a recommended mode with the reasons in the report's own numbers. The policy is
+ * stated where it decides (certificate RAM threshold, ticket validity, preference for device identity);
+ * every cost is computed from the measurements, never taken from a table.
+ */
+import { grouped, ms, rowLabel, setupTotal } from './format.js';
+import type { LabKey, LabMode, LabReport, ModeResult } from './report.js';
+
+export interface DeviceProfile {
+  /** RAM the device can give its TLS stack and application, KiB. */
+  ramKb: number;
+  cpuMHz: number;
+  /** Round-trip time of the device's link, ms. */
+  rttMs: number;
+  reconnectsPerDay: number;
+  msgsPerDay: number;
+  payloadBytes: number;
+  /** QoS of the device's messages (default 1: telemetry that must arrive). */
+  qos?: 0 | 1;
+}
+
+export interface RecommendPolicy {
+  /**
+   * Below this RAM (KiB) a device is taken not to fit X.509 parsing and public-key signature
+   * verification beside its application, and gets a PSK mode. Default 64: a policy, printed in the reasons.
+   */
+  certRamKb: number;
+  /** Moat's ticket key rotation (ticketRotationSeconds, default 86400): a ticket older than this fails. */
+  ticketKeyRotationS: number;
+  /** mTLS is preferred when its daily bytes and waiting time are at most this fraction above the choice's (default 0.05). */
+  identityPremium: number;
+}
+
+export const DEFAULT_POLICY: RecommendPolicy = { certRamKb: 64, ticketKeyRotationS: 86_400, identityPremium: 0.05 };
+
+export interface ModeEstimate {
+  mode: LabMode;
+  key?: LabKey;
+  label: string;
+  /** Bytes of one connection setup up to CONNACK, both ways, tickets included. */
+  setupBytes: number;
+  /** Bytes on the wire for one message of the device's payload and QoS (interpolated), both ways. */
+  messageBytes: number;
+  dailySetupBytes: number;
+  dailyMessageBytes: number;
+  dailyBytes: number;
+  /** Client CPU for the day's connection setups, scaled to the device's clock; per-message CPU is not measured. */
+  dailyCpuSeconds: number;
+  /** connect() → CONNACK at the device's RTT, ms (interpolated from the measured RTTs). */
+  setupMs: number;
+  /** Seconds per day spent waiting for CONNACK (radio on, nothing useful sent yet). */
+  dailyWaitSeconds: number;
+  /** TLS round trips before the first MQTT byte, as measured. */
+  roundTrips: number;
+  /** Why this mode cannot be the recommendation for this device (undefined: it can). */
+  excluded?: string;
+}
+
+export interface Recommendation {
+  device: DeviceProfile;
+  policy: RecommendPolicy;
+  /** Every measured mode, cheapest daily bytes first. */
+  estimates: ModeEstimate[];
+  recommended?: ModeEstimate;
+  /** Why the recommended mode, each with the numbers that decide it. */
+  reasons: string[];
+  /** What the estimates do not cover, and settings the recommendation needs. */
+  notes: string[];
+}
+
+/** Linear interpolation through sorted points; beyond the ends, the slope of the nearest two (or flat). */
+export function interpolate(points: Array<[number, number]>, x: number): number {
+  const p = [...points].sort((a, b) => a[0] - b[0]);
+  if (p.length === 0) return NaN;
+  if (p.length === 1) return p[0]![1];
+  let i = p.findIndex(([px]) => px >= x);
+  if (i === -1) i = p.length - 1;
+  if (i === 0) i = 1;
+  const [x0, y0] = p[i - 1]!;
+  const [x1, y1] = p[i]!;
+  return x1 === x0 ? y1 : y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
+}
+
+/** Wire bytes of one message: the payload plus the overhead measured at the nearest payload sizes. */
+export function messageBytes(r: ModeResult, payloadBytes: number, qos: 0 | 1): number {
+  let points = r.overhead.filter((o) => o.qos === qos);
+  if (points.length === 0) points = r.overhead;
+  if (points.length === 0) return payloadBytes;
+  const min = Math.min(...points.map((o) => o.payloadBytes));
+  // Below the smallest measured payload the overhead is that one's (framing does not shrink).
+  const overhead = payloadBytes <= min
+    ? points.find((o) => o.payloadBytes === min)!.overheadBytes
+    : interpolate(points.map((o) => [o.payloadBytes, o.overheadBytes]), payloadBytes);
+  return payloadBytes + Math.max(0, overhead);
+}
+
+/**
+ * Setup time at `rttMs`: between measured RTTs, linear; beyond them, the slope of the two nearest
+ * measurements (the measured round trips); with one RTT measured, its time plus the counted round trips
+ * (TCP + TLS + CONNECT/CONNACK) × the difference.
+ */
+export function setupMsAt(r: ModeResult, rttMs: number): number {
+  const points: Array<[number, number]> = r.setup.map((s) => [s.rttMs, s.connack.median]);
+  if (points.length === 1) {
+    const [x0, y0] = points[0]!;
+    return y0 + (rttMs - x0) * (r.tcpRoundTrips + r.roundTrips + 1);
+  }
+  return Math.max(0, interpolate(points, rttMs));
+}
+
+const isPsk = (m: LabMode): boolean => m.endsWith('-psk');
+const isResumed = (m: LabMode): boolean => m.endsWith('-resumed');
+const pct = (part: number, whole: number): string => `${whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0'}%`;
+const b = (n: number): string => `${grouped(Math.round(n))} B`;
+
+function estimate(report: LabReport, r: ModeResult, d: DeviceProfile): ModeEstimate {
+  const qos = d.qos ?? 1;
+  const setupBytes = setupTotal(r);
+  const message = messageBytes(r, d.payloadBytes, qos);
+  const scale = report.environment.cpuMHz > 0 && d.cpuMHz > 0 ? report.environment.cpuMHz / d.cpuMHz : 1;
+  return {
+    mode: r.mode, ...(r.key ? { key: r.key } : {}), label: rowLabel(r),
+    setupBytes, messageBytes: message,
+    dailySetupBytes: d.reconnectsPerDay * setupBytes,
+    dailyMessageBytes: d.msgsPerDay * message,
+    dailyBytes: d.reconnectsPerDay * setupBytes + d.msgsPerDay * message,
+    dailyCpuSeconds: (d.reconnectsPerDay * r.cpu.clientUs.median * scale) / 1e6,
+    setupMs: setupMsAt(r, d.rttMs),
+    dailyWaitSeconds: (d.reconnectsPerDay * setupMsAt(r, d.rttMs)) / 1000,
+    roundTrips: r.roundTrips,
+  };
+}
+
+/** Why a mode cannot be this device's recommendation, or undefined. */
+function exclusion(r: ModeResult, d: DeviceProfile, p: RecommendPolicy, all: ModeResult[]): string | undefined {
+  if (r.mode === 'plain') {
+    return 'never recommended: no encryption and no broker authentication — credentials and every message can be read and changed on the path';
+  }
+  const tiny = d.ramKb < p.certRamKb;
+  if (isResumed(r.mode)) {
+    if (r.resumed === false) return "the lab's setups in this mode were not resumed: its numbers are a full handshake's";
+    const interval = d.reconnectsPerDay > 0 ? 86_400 / d.reconnectsPerDay : Infinity;
+    if (interval >= p.ticketKeyRotationS) {
+      return `a connect every ${grouped(Math.round(interval))} s outlives the broker's ticket key (rotated every ${grouped(p.ticketKeyRotationS)} s): it would be a full handshake`;
+    }
+  }
+  if (isPsk(r.mode)) {
+    if (!tiny) {
+      return `the broker must hold every device's secret key (a leaked key impersonates the device); with ${grouped(d.ramKb)} KiB of RAM (≥ ${p.certRamKb}) certificates fit and need no secret on the broker`;
+    }
+    const tls13Psk = all.some((x) => x.mode === 'tls13-psk' && x.skipped === undefined);
+    if (r.mode === 'tls12-psk' && tls13Psk) return 'TLS 1.2 PSK has no forward secrecy; TLS 1.3 PSK (with ECDHE) was measured — use TLS 1.2 PSK only for stacks without TLS 1.3';
+    return undefined;
+  }
+  if (tiny) {
+    return `needs an X.509 parser, a public-key signature check and the server's certificate flight (${b(r.setupBytes.handshake.serverToClient)} s→c) in RAM: below the ${p.certRamKb} KiB policy threshold (device: ${grouped(d.ramKb)} KiB)`;
+  }
+  return undefined;
+}
+
+export function recommend(report: LabReport, device: DeviceProfile, policy: Partial<RecommendPolicy> = {}): Recommendation {
+  const p = { ...DEFAULT_POLICY, ...policy };
+  const measured = report.results.filter((r) => r.skipped === undefined);
+  const rows = new Map<ModeEstimate, ModeResult>();
+  const estimates = measured.map((r) => {
+    const e = estimate(report, r, device);
+    const why = exclusion(r, device, p, measured);
+    if (why !== undefined) e.excluded = why;
+    rows.set(e, r);
+    return e;
+  }).sort((a, b) => a.dailyBytes - b.dailyBytes || a.setupMs - b.setupMs);
+  const notes: string[] = [];
+  const reasons: string[] = [];
+  const eligible = estimates.filter((e) => e.excluded === undefined);
+  const scaled = report.environment.cpuMHz > 0 && device.cpuMHz > 0;
+  notes.push(scaled
+    ? `CPU seconds are this machine's client CPU per setup scaled by clock (${report.environment.cpuMHz} → ${device.cpuMHz} MHz): a microcontroller without crypto acceleration does less per MHz, so read them as a lower bound; per-message CPU is not measured`
+    : 'CPU seconds are this machine\'s client CPU per setup, unscaled (a clock was unknown); per-message CPU is not measured');
+  if (eligible.length === 0) {
+    reasons.push('no measured mode fits this device: see why each was excluded');
+    return { device, policy: p, estimates, reasons, notes };
+  }
+
+  // Two costs a device pays for its security, weighed equally, each relative to the best eligible mode:
+  // bytes per day (airtime, tariff) and time per day waiting for CONNACK (radio on, round trips × RTT).
+  // Least CPU breaks a tie. A policy, not a measurement: the reasons print both ratios.
+  const minBytes = Math.min(...eligible.map((e) => e.dailyBytes));
+  const minWait = Math.min(...eligible.map((e) => e.dailyWaitSeconds));
+  const ratio = (v: number, min: number): number => (min > 0 ? v / min : 1);
+  const score = (e: ModeEstimate): number => ratio(e.dailyBytes, minBytes) + ratio(e.dailyWaitSeconds, minWait);
+  const ranked = [...eligible].sort((a, b) => score(a) - score(b) || a.dailyCpuSeconds - b.dailyCpuSeconds);
+  let best = ranked[0]!;
+  const above = (e: ModeEstimate): string => `bytes ${pct(e.dailyBytes - minBytes, minBytes)} and waiting ${pct(e.dailyWaitSeconds - minWait, minWait)} above the best`;
+  const mtls = ranked.find((e) => e.mode === 'mtls13');
+  if (mtls && mtls !== best && mtls.dailyBytes <= best.dailyBytes * (1 + p.identityPremium)
+    && mtls.dailyWaitSeconds <= best.dailyWaitSeconds * (1 + p.identityPremium)) {
+    reasons.push(`device identity: mutual TLS (a certificate per device, revocable one by one, no secret on the broker) costs ${b(mtls.dailyBytes - best.dailyBytes)}/day and ${ms((mtls.dailyWaitSeconds - best.dailyWaitSeconds) * 1000)} ms/day of waiting more than ${best.label} — within the ${(p.identityPremium * 100).toFixed(0)}% this recommendation pays for identity`);
+    best = mtls;
+  }
+  // The next other mode (its other keys are the same mode: the key reasons below compare those).
+  const runnerUp = ranked.find((e) => e.mode !== best.mode);
+  reasons.push(`ranked by daily bytes and daily time waiting for CONNACK, each relative to the best eligible mode, weighed equally: ${best.label} is ${above(best)}${runnerUp ? `; next: ${runnerUp.label}, ${above(runnerUp)}` : ''}`);
+
+  reasons.unshift(`${best.label}: ${b(best.dailyBytes)}/day = ${grouped(device.reconnectsPerDay)} connect${device.reconnectsPerDay === 1 ? '' : 's'} × ${b(best.setupBytes)} + ${grouped(device.msgsPerDay)} messages × ${b(best.messageBytes)}; setup ≈ ${ms(best.setupMs)} ms at ${grouped(device.rttMs)} ms RTT (${best.roundTrips} TLS round trip${best.roundTrips === 1 ? '' : 's'}), ${best.dailyWaitSeconds.toFixed(1)} s/day waiting; client CPU ≈ ${best.dailyCpuSeconds.toFixed(3)} s/day`);
+  reasons.push(`connection setup is ${pct(best.dailySetupBytes, best.dailyBytes)} of this device's daily bytes${best.dailySetupBytes > best.dailyMessageBytes ? ': the handshake, not the messages, decides the cost' : ': the messages, not the handshake, decide the cost'}`);
+
+  const row = rows.get(best)!;
+  if (isPsk(best.mode)) reasons.push(`RAM: ${exclusionOfCertificates(device, p)}; PSK needs only symmetric crypto and a hash — its setup is ${b(best.setupBytes)} per connect`);
+  if (isResumed(best.mode)) {
+    const full = estimates.find((e) => e.mode === best.mode.replace('-resumed', '-full') && e.key === best.key);
+    if (full) {
+      reasons.push(`resumption: ${b(full.setupBytes - best.setupBytes)} fewer per connect than ${full.label} (${b(full.dailyBytes - best.dailyBytes)}/day, ${pct(full.dailyBytes - best.dailyBytes, full.dailyBytes)}), ${ms(full.setupMs - best.setupMs)} ms faster at ${grouped(device.rttMs)} ms RTT and ${grouped(Math.round((rows.get(full)!.cpu.clientUs.median - row.cpu.clientUs.median)))} µs less client CPU per connect on this machine`);
+    }
+    const interval = Math.round(86_400 / device.reconnectsPerDay);
+    notes.push(`resumption needs a ticket still valid after ${grouped(interval)} s between connects: set the broker listener's sessionTimeout ≥ ${grouped(interval)} (Node's default ticket lifetime is 300 s) and keep ticketRotationSeconds above it`);
+    notes.push('a resumed session keeps the identity of the full handshake that made its ticket: with client certificates, connect once with mtls13 and resume after that (the lab measured resumption without a client certificate)');
+  }
+  if (best.mode.startsWith('tls13') || best.mode === 'mtls13') {
+    const t12 = estimates.filter((e) => e.mode === 'tls12-full' && (best.key === undefined || e.key === best.key))[0];
+    if (t12 && t12.roundTrips > best.roundTrips) {
+      reasons.push(`TLS 1.3: ${t12.roundTrips - best.roundTrips} round trip${t12.roundTrips - best.roundTrips === 1 ? '' : 's'} fewer than ${t12.label} (${t12.roundTrips}): ${ms(t12.setupMs - best.setupMs)} ms less per connect at ${grouped(device.rttMs)} ms RTT, ${ms(((t12.setupMs - best.setupMs) * device.reconnectsPerDay) / 1000)} s/day`);
+    }
+  }
+  if (best.key) {
+    const others = estimates.filter((e) => e.mode === best.mode && e.key !== best.key);
+    for (const o of others) {
+      const diff = o.setupBytes - best.setupBytes;
+      const srv = (x: ModeEstimate) => rows.get(x)!.cpu.serverUs?.median;
+      const s0 = srv(best);
+      const s1 = srv(o);
+      if (diff === 0 && s0 === s1) continue;
+      reasons.push(`key ${best.key} over ${o.key}: ${diff >= 0 ? `${b(diff)} fewer` : `${b(-diff)} more`} per connect${s0 !== undefined && s1 !== undefined ? `, ${grouped(Math.round(Math.abs(s1 - s0)))} µs ${s1 >= s0 ? 'less' : 'more'} broker CPU per setup` : ''}`);
+    }
+  }
+  const plain = estimates.find((e) => e.mode === 'plain');
+  if (plain) {
+    reasons.push(`plain TCP would save ${b(best.dailyBytes - plain.dailyBytes)}/day (${pct(best.dailyBytes - plain.dailyBytes, best.dailyBytes)}) and is still not an option: ${plain.excluded ?? ''}`);
+  }
+  return { device, policy: p, estimates, recommended: best, reasons, notes };
+}
+
+function exclusionOfCertificates(d: DeviceProfile, p: RecommendPolicy): string {
+  return `${grouped(d.ramKb)} KiB is below the ${p.certRamKb} KiB policy threshold for an X.509 parser and signature verification`;
+}
+
+/** The recommendation as text: a per-mode table of daily costs, the choice and its reasons. */
+export function renderRecommendation(rec: Recommendation): string {
+  const d = rec.device;
+  const head = `Device: ${grouped(d.ramKb)} KiB RAM, ${grouped(d.cpuMHz)} MHz, ${grouped(d.rttMs)} ms RTT, ${grouped(d.reconnectsPerDay)} connects/day, `
+    + `${grouped(d.msgsPerDay)} messages/day of ${grouped(d.payloadBytes)} B at QoS ${d.qos ?? 1}\n\n`;
+  const headers = ['mode', 'bytes/day', 'setup share', 'CPU s/day', `setup ms @${d.rttMs}`, 'waiting s/day', 'fits'];
+  const rows = rec.estimates.map((e) => [e.label, grouped(Math.round(e.dailyBytes)), pct(e.dailySetupBytes, e.dailyBytes),
+    e.dailyCpuSeconds.toFixed(3), ms(e.setupMs), e.dailyWaitSeconds.toFixed(1), e === rec.recommended ? 'RECOMMENDED' : e.excluded === undefined ? 'yes' : 'no']);
+  const widths = headers.map((h, i) => Math.max([...h].length, ...rows.map((r) => [...r[i]!].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  let out = head + [line(headers), ...rows.map(line)].join('\n') + '\n\n';
+  out += rec.recommended ? `Recommended: ${rec.recommended.label}\n` : 'No recommendation.\n';
+  out += rec.reasons.map((r) => `  - ${r}\n`).join('');
+  // One line per reason: the keys of a mode excluded for the same reason share it.
+  const excluded = new Map<string, string[]>();
+  for (const e of rec.estimates) if (e.excluded !== undefined) excluded.set(e.excluded, [...(excluded.get(e.excluded) ?? []), e.label]);
+  if (excluded.size) out += `\nNot chosen:\n${[...excluded].map(([why, labels]) => `  - ${labels.join(', ')}: ${why}\n`).join('')}`;
+  if (rec.notes.length) out += `\nNotes:\n${rec.notes.map((n) => `  - ${n}\n`).join('')}`;
+  return out;
+}

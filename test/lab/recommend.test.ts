@@ -1,0 +1,108 @@
+/** recommend(): daily costs computed from the report's numbers, and a choice whose reasons follow them. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { messageBytes, recommend, renderRecommendation, setupMsAt, type DeviceProfile } from '../../src/lab/recommend.js';
+import type { ModeResult } from '../../src/lab/report.js';
+import { fixtureReport } from './fixture.js';
+
+const device = (d: Partial<DeviceProfile>): DeviceProfile => ({
+  ramKb: 256, cpuMHz: 240, rttMs: 50, reconnectsPerDay: 10, msgsPerDay: 100, payloadBytes: 16, qos: 1, ...d,
+});
+const row = (mode: string, key?: string): ModeResult =>
+  fixtureReport().results.find((r) => r.mode === mode && r.key === key)!;
+
+test('daily bytes and CPU for a hand-checked case', () => {
+  const rec = recommend(fixtureReport(), device({}));
+  const e = rec.estimates.find((x) => x.label === 'tls13-full ecdsa-p256')!;
+  // Setup: handshake 330 + (300 + 1000) + tickets 500 + MQTT (30 + 22) + (9 + 22) = 2213 B.
+  assert.equal(e.setupBytes, 2213);
+  // One 16 B QoS 1 message: 9 B framing + 22 B TLS record + PUBACK 6 + 22 = 59 B over the payload.
+  assert.equal(e.messageBytes, 75);
+  assert.equal(e.dailyBytes, 10 * 2213 + 100 * 75);
+  // 10 setups × 1400 µs client CPU × (2400 MHz / 240 MHz).
+  assert.ok(Math.abs(e.dailyCpuSeconds - 0.14) < 1e-9, String(e.dailyCpuSeconds));
+  // Setup time at 50 ms is the measured median.
+  assert.equal(e.setupMs, row('tls13-full', 'ecdsa-p256').setup[1]!.connack.median);
+});
+
+test('interpolation: message bytes between measured payloads, setup time between and beyond measured RTTs', () => {
+  const r = row('tls13-full', 'ecdsa-p256');
+  // Overhead 59 B at 16 B and 60 B at 256 B (QoS 1): 59.5 B at 136 B.
+  assert.equal(messageBytes(r, 136, 1), 136 + 59.5);
+  assert.equal(messageBytes(r, 1, 0), 1 + 31, 'below 16 B the 16 B overhead');
+  assert.equal(messageBytes(r, 8192, 0), 8192 + 32, 'beyond 4 KiB the last slope (flat here)');
+  // CONNACK median: 3.4 + 3 × RTT (fixture). 100 ms is between 50 and 200; 400 ms beyond, at the measured slope.
+  assert.ok(Math.abs(setupMsAt(r, 100) - 303.4) < 1e-9);
+  assert.ok(Math.abs(setupMsAt(r, 400) - 1203.4) < 1e-9);
+  const one = { ...r, setup: [r.setup[0]!] };
+  // One RTT measured: the counted round trips (TCP 1 + TLS 1 + CONNECT/CONNACK 1) × RTT.
+  assert.ok(Math.abs(setupMsAt(one, 100) - (r.setup[0]!.connack.median + 300)) < 1e-9);
+});
+
+test('many reconnects on a long RTT: a resumed mode, with the saving in the reasons', () => {
+  const rec = recommend(fixtureReport(), device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }));
+  assert.match(rec.recommended!.mode, /-resumed$/);
+  const full = rec.estimates.find((e) => e.mode === rec.recommended!.mode.replace('resumed', 'full') && e.key === rec.recommended!.key)!;
+  const saving = full.setupBytes - rec.recommended!.setupBytes;
+  assert.ok(saving > 0);
+  assert.ok(rec.reasons.some((r) => r.startsWith('resumption:') && r.includes(`${saving.toLocaleString('en-US')} B fewer per connect`)), rec.reasons.join('\n'));
+  assert.ok(rec.notes.some((n) => n.includes('sessionTimeout ≥ 173')), 'ticket lifetime for a connect every 172.8 s');
+});
+
+test('the reasons follow the numbers: when resumption costs more bytes than a full handshake, it is not chosen', () => {
+  const report = fixtureReport((r) => (r.mode.endsWith('-resumed')
+    ? { ...r, setupBytes: { ...r.setupBytes, handshake: { clientToServer: 5_000, serverToClient: 5_000 } } }
+    : r));
+  const rec = recommend(report, device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }));
+  assert.doesNotMatch(rec.recommended!.mode, /resumed/);
+  assert.equal(rec.recommended!.mode, 'tls13-full');
+  assert.equal(rec.recommended!.key, 'ed25519', 'the smallest certificate flight');
+  assert.ok(rec.reasons.some((r) => r.startsWith('TLS 1.3: 1 round trip fewer than tls12-full ed25519')), rec.reasons.join('\n'));
+});
+
+test('tiny RAM gets TLS 1.3 PSK; certificate modes and TLS 1.2 PSK are excluded with why', () => {
+  const rec = recommend(fixtureReport(), device({ ramKb: 32, cpuMHz: 64, reconnectsPerDay: 24 }));
+  assert.equal(rec.recommended!.mode, 'tls13-psk');
+  assert.ok(rec.reasons.some((r) => r.startsWith('RAM: 32 KiB is below the 64 KiB')));
+  for (const e of rec.estimates) {
+    if (e.mode === 'tls13-psk') assert.equal(e.excluded, undefined);
+    else assert.ok(e.excluded, `${e.label} excluded`);
+  }
+  assert.match(rec.estimates.find((e) => e.mode === 'tls12-psk')!.excluded!, /no forward secrecy/);
+  assert.match(rec.estimates.find((e) => e.label === 'tls13-full rsa-2048')!.excluded!, /1,900 B s→c/);
+  // Without TLS 1.3 PSK measured, TLS 1.2 PSK is what is left.
+  const no13 = fixtureReport((r) => (r.mode === 'tls13-psk' ? { ...r, skipped: 'not offered' } : r));
+  assert.equal(recommend(no13, device({ ramKb: 32 })).recommended!.mode, 'tls12-psk');
+});
+
+test('an always-on gateway: setup cost is noise, device identity (mTLS) is worth it; resumption cannot outlive the ticket key', () => {
+  const rec = recommend(fixtureReport(), device({ ramKb: 512 * 1024, cpuMHz: 1200, reconnectsPerDay: 1, msgsPerDay: 100_000, payloadBytes: 200 }));
+  assert.equal(rec.recommended!.mode, 'mtls13');
+  assert.ok(rec.reasons.some((r) => r.startsWith('device identity:')));
+  assert.match(rec.estimates.find((e) => e.mode === 'tls13-resumed')!.excluded!, /outlives the broker's ticket key/);
+  assert.match(rec.estimates.find((e) => e.mode === 'tls13-psk')!.excluded!, /secret key/);
+});
+
+test('plain is never recommended, though cheapest, and the reasons say what it would save', () => {
+  const rec = recommend(fixtureReport(), device({}));
+  assert.equal(rec.estimates[0]!.mode, 'plain', 'cheapest by bytes');
+  assert.notEqual(rec.recommended!.mode, 'plain');
+  assert.ok(rec.reasons.some((r) => r.startsWith('plain TCP would save')));
+  // A resumed mode whose setups were not resumed is not a candidate.
+  const unresumed = fixtureReport((r) => (r.mode.endsWith('-resumed') ? { ...r, resumed: false } : r));
+  const r2 = recommend(unresumed, device({ rttMs: 600, reconnectsPerDay: 500 }));
+  assert.doesNotMatch(r2.recommended!.mode, /resumed/);
+  // Only plain measured: no recommendation at all.
+  const onlyPlain = fixtureReport((r) => (r.mode === 'plain' ? r : { ...r, skipped: 'x' }));
+  assert.equal(recommend(onlyPlain, device({})).recommended, undefined);
+});
+
+test('the text form: a row per measured mode, the choice, reasons and notes', () => {
+  const report = fixtureReport();
+  const text = renderRecommendation(recommend(report, device({})));
+  for (const r of report.results) assert.ok(text.includes(r.key ? `${r.mode} ${r.key}` : r.mode));
+  assert.match(text, /^Recommended: \S+/m);
+  assert.match(text, /RECOMMENDED/);
+  assert.match(text, /\nNot chosen:\n/);
+  assert.match(text, /\nNotes:\n/);
+});

@@ -5,6 +5,7 @@ import { isMoatError } from '../codec/index.js';
 import { brokerCommand, type Io } from './broker-command.js';
 import { certsCommand } from './certs-command.js';
 import { fwCommand } from './fw-command.js';
+import { labCommand } from './lab-command.js';
 import { passwdCommand } from './passwd-command.js';
 import { pubCommand } from './pub-command.js';
 import { subCommand } from './sub-command.js';
@@ -21,6 +22,7 @@ Commands:
   certs        dev PKI: certs init (CA, server, device, client profile), certs issue --device ID
   passwd       add, update (-D: delete) a user in a password file
   fw           signed firmware updates: keygen, sign, trust, push, status, agent
+  lab          measure what each security mode costs here (tables, report.html); lab recommend
   help         show this help
 
 Options:
@@ -48,6 +50,7 @@ async function main(args: string[]): Promise<number> {
   if (command === 'broker') return brokerCommand(rest, io);
   if (command === 'certs') return certsCommand(rest, io);
   if (command === 'fw') return fwCommand(rest, io);
+  if (command === 'lab') return labCommand(rest, io);
   if (command === 'pub') return pubCommand(rest, io);
   if (command === 'passwd') return passwdCommand(rest, io);
   if (command === 'sub') return subCommand(rest, io);

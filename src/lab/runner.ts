@@ -2,8 +2,22 @@
  * `moat lab`'s measuring side: starts the broker in a child process (or uses --url), then measures each
  * mode × server key row (src/lab/modes.ts) and returns a LabReport. Progress goes to `onProgress`; the
  * CLI decides how to show it.
+ *
+ * Per row, one after the other (so that CPU figures are not shared with another row): setups through
+ * the delay proxy at RTT 0 (bytes, round trips, times), CPU batches, idle connections for memory,
+ * per-message overhead, bulk throughput. Then the setups at the other RTTs, several rows at a time:
+ * those mostly wait on the proxy's timers, and a millisecond of CPU is small beside 50 ms of delay.
  */
-import type { LabKey, LabMode, LabReport } from './report.js';
+import { MoatError } from '../codec/index.js';
+import { startDelayProxy } from './delay-proxy.js';
+import { labEnvironment } from './environment.js';
+import type { ChildPorts } from './broker-child.js';
+import { startChildBroker, makeMaterial, type ChildBroker, type LabMaterial } from './lab-broker.js';
+import { measureCpu, measureMemory, measureOverhead, measureThroughput, type Target } from './measures.js';
+import { caseName, checkNegotiated, clientTlsOptions, hasServerKey, labCases, MODE_SPECS, type ClientCredentials, type LabCase } from './modes.js';
+import { LAB_KEYS, LAB_MODES, type LabKey, type LabMode, type LabReport, type ModeResult, type SetupAtRtt } from './report.js';
+import { analyzeSetup, probeSetup, type SetupAnalysis } from './setup-probe.js';
+import { stat } from './stats.js';
 
 export interface LabTlsOptions {
   /** CA bundle (PEM) that verifies a --url broker's certificate. */
@@ -35,7 +49,270 @@ export interface LabOptions {
   onProgress?: (text: string) => void;
 }
 
+/** How much work each measurement does. */
+export interface LabPlan {
+  repeat: number;
+  /** Setups per RTT above 0 (at 0 it is `repeat`: they are cheap). */
+  delayedSetups: number;
+  /** Sequential setups per CPU batch. */
+  cpuBatch: number;
+  /** Idle connections per memory measurement, and how many measurements. */
+  memConnections: number;
+  memRepeat: number;
+  throughputMs: number;
+  throughputRepeat: number;
+  /** Rows whose delayed setups run at the same time. */
+  delayedParallel: number;
+}
+
+export function labPlan(quick: boolean, repeat?: number): LabPlan {
+  const r = repeat ?? (quick ? 2 : 5);
+  if (!Number.isInteger(r) || r < 1) throw new MoatError('MOAT_ERR_CONFIG', `repeat must be a whole number ≥ 1 (got ${String(repeat)})`);
+  return quick
+    ? { repeat: r, delayedSetups: 1, cpuBatch: 8, memConnections: 40, memRepeat: Math.min(r, 2), throughputMs: 200, throughputRepeat: 1, delayedParallel: 32 }
+    : { repeat: r, delayedSetups: r, cpuBatch: 20, memConnections: 200, memRepeat: r, throughputMs: 1000, throughputRepeat: Math.min(r, 3), delayedParallel: 6 };
+}
+
+interface Context {
+  plan: LabPlan;
+  rtts: number[];
+  creds: ClientCredentials;
+  host: string;
+  child?: ChildBroker;
+  /** A new broker child with the same listeners (memory is measured in one of its own). */
+  freshChild?: () => Promise<ChildBroker>;
+  /** The port a row connects to; undefined when the target cannot do the mode (the string says why). */
+  portFor(c: LabCase): number | string;
+  progress(text: string): void;
+  builtIn: boolean;
+}
+
+const DEFAULT_RTTS = [0, 50, 200];
+let clientSeq = 0;
+const clientId = (): string => `lab-${process.pid}-${++clientSeq}`;
+
 export async function runLab(options: LabOptions = {}): Promise<LabReport> {
-  void options;
-  throw new Error('runLab: not implemented yet');
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const environment = labEnvironment();
+  const quick = options.quick === true;
+  const plan = labPlan(quick, options.repeat);
+  const rtts = [...new Set(options.rtts ?? DEFAULT_RTTS)].sort((a, b) => a - b);
+  if (rtts.some((r) => !Number.isFinite(r) || r < 0)) throw new MoatError('MOAT_ERR_CONFIG', `RTTs must be ≥ 0 ms (got ${rtts.join(', ')})`);
+  const modes = options.modes ?? [...LAB_MODES];
+  const keys = options.keys ?? [...LAB_KEYS];
+  for (const m of modes) if (!(LAB_MODES as readonly string[]).includes(m)) throw new MoatError('MOAT_ERR_CONFIG', `unknown lab mode "${m}"; known: ${LAB_MODES.join(', ')}`);
+  for (const k of keys) if (!(LAB_KEYS as readonly string[]).includes(k)) throw new MoatError('MOAT_ERR_CONFIG', `unknown key type "${k}"; known: ${LAB_KEYS.join(', ')}`);
+  const progress = options.onProgress ?? ((): void => undefined);
+
+  let material: LabMaterial | undefined;
+  let child: ChildBroker | undefined;
+  let ctx: Context;
+  // With --url the server has whatever key it has: one row per mode, without a key type.
+  let cases: LabCase[];
+  try {
+    if (options.url) {
+      ctx = urlContext(options.url, options.tls ?? {}, plan, rtts, progress);
+      cases = labCases(modes, []).concat(modes.filter(hasServerKey).map((mode) => ({ mode }))).sort((a, b) => LAB_MODES.indexOf(a.mode) - LAB_MODES.indexOf(b.mode));
+    } else {
+      cases = labCases(modes, keys);
+      progress('preparing keys and starting the lab broker');
+      material = await makeMaterial(keys);
+      child = await startChildBroker(material);
+      ctx = builtInContext(material, child, plan, rtts, progress);
+    }
+    const results = await measureAll(cases, ctx);
+    return {
+      version: 1, startedAt, durationMs: Math.round(performance.now() - started), target: options.url ?? 'built-in', environment,
+      repeat: plan.repeat, rtts, quick, results,
+    };
+  } finally {
+    await child?.close();
+    await material?.remove();
+  }
+}
+
+function builtInContext(m: LabMaterial, child: ChildBroker, plan: LabPlan, rtts: number[], progress: (t: string) => void): Context {
+  return {
+    plan, rtts, progress, child, builtIn: true, host: '127.0.0.1',
+    creds: { ca: m.ca, cert: m.device.cert, key: m.device.key, psk: m.psk, servername: 'localhost' },
+    portFor: (c) => portIn(c, child.ports),
+    freshChild: () => startChildBroker(m),
+  };
+}
+
+function portIn(c: LabCase, ports: ChildPorts): number | string {
+  const spec = MODE_SPECS[c.mode];
+  if (!spec.version) return ports.plain;
+  if (spec.psk) return ports.psk;
+  return (spec.mutual ? ports.mtls : ports.tls)[c.key!] ?? `no listener for ${c.key!}`;
+}
+
+function urlContext(url: string, tls: LabTlsOptions, plan: LabPlan, rtts: number[], progress: (t: string) => void): Context {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (err) {
+    throw new MoatError('MOAT_ERR_CONFIG', `--url ${url} is not a URL`, { cause: err });
+  }
+  const scheme = u.protocol.replace(/:$/, '');
+  if (scheme !== 'mqtt' && scheme !== 'mqtts') throw new MoatError('MOAT_ERR_CONFIG', `--url must be mqtt:// or mqtts:// (got ${scheme}://)`);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = u.port ? Number(u.port) : scheme === 'mqtt' ? 1883 : 8883;
+  const creds: ClientCredentials = { servername: tls.servername ?? host };
+  if (tls.ca !== undefined) creds.ca = tls.ca;
+  if (tls.cert !== undefined) creds.cert = tls.cert;
+  if (tls.key !== undefined) creds.key = tls.key;
+  if (tls.insecure) creds.insecure = true;
+  if (tls.pskIdentity !== undefined && tls.pskHex !== undefined) creds.psk = { identity: tls.pskIdentity, key: Buffer.from(tls.pskHex, 'hex') };
+  return {
+    plan, rtts, progress, creds, host, builtIn: false,
+    portFor(c) {
+      const spec = MODE_SPECS[c.mode];
+      if (!spec.version) return scheme === 'mqtt' ? port : `${url} is TLS; plain needs an mqtt:// URL`;
+      if (scheme !== 'mqtts') return `${url} is plain TCP; ${c.mode} needs an mqtts:// URL`;
+      if (spec.psk && !creds.psk) return 'no PSK identity and key given';
+      if (spec.mutual && (creds.cert === undefined || creds.key === undefined)) return 'no client certificate and key given';
+      return port;
+    },
+  };
+}
+
+interface RowState {
+  c: LabCase;
+  result: ModeResult;
+  port: number;
+  /** A session to resume from (resumed modes). */
+  session?: Buffer;
+  analyses: SetupAnalysis[];
+}
+
+async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]> {
+  const rows: RowState[] = [];
+  const results: ModeResult[] = [];
+  for (const c of cases) {
+    const port = ctx.portFor(c);
+    if (typeof port === 'string') {
+      results.push(skippedRow(c, port));
+      continue;
+    }
+    try {
+      const row = await measureRow(c, port, ctx);
+      rows.push(row);
+      results.push(row.result);
+    } catch (err) {
+      // Against the built-in broker every mode must work: a failure is a bug or a broken check, said loudly.
+      if (ctx.builtIn) throw err;
+      results.push(skippedRow(c, `${(err as Error).message}`));
+    }
+  }
+  // The other RTTs, several rows at a time.
+  const delayed = ctx.rtts.filter((r) => r > 0);
+  const queue = [...rows];
+  const worker = async (): Promise<void> => {
+    for (let row = queue.shift(); row; row = queue.shift()) {
+      for (const rtt of delayed) row.result.setup.push(await setupsAt(row, rtt, ctx.plan.delayedSetups, ctx));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(ctx.plan.delayedParallel, queue.length) }, worker));
+  for (const row of rows) {
+    row.result.setup.sort((a, b) => a.rttMs - b.rttMs);
+    // Cross-check: the round trips counted at every RTT agree.
+    const counts = new Set(row.analyses.map((a) => a.roundTrips));
+    if (counts.size !== 1) throw new MoatError('MOAT_ERR_LAB_CHECK', `${caseName(row.c)}: round trips counted differently across setups (${[...counts].join(', ')})`);
+  }
+  return results;
+}
+
+function skippedRow(c: LabCase, why: string): ModeResult {
+  return {
+    mode: c.mode, ...(c.key ? { key: c.key } : {}), roundTrips: 0, tcpRoundTrips: 1,
+    setupBytes: { handshake: { clientToServer: 0, serverToClient: 0 }, tickets: 0, mqtt: { clientToServer: 0, serverToClient: 0 } },
+    setup: [], cpu: { clientUs: { min: 0, median: 0, max: 0, n: 0 } }, overhead: [], skipped: why,
+  };
+}
+
+/** `count` setups through a delay proxy at `rtt` (connect → CONNACK → PUBACK), each analysed and checked. */
+async function setupsAt(row: RowState, rtt: number, count: number, ctx: Context): Promise<SetupAtRtt> {
+  const proxy = await startDelayProxy({ target: { host: ctx.host, port: row.port }, rttMs: rtt, keepData: true });
+  const connack: number[] = [];
+  const puback: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      ctx.progress(`${caseName(row.c)}: setup at ${rtt} ms RTT ${i + 1}/${count}`);
+      const tls = clientTlsOptions(row.c.mode, ctx.creds);
+      const before = proxy.connections.length;
+      const r = await probeSetup({ host: '127.0.0.1', port: proxy.port, ...(tls ? { tls } : {}) },
+        { clientId: clientId(), publish: true, ...(row.session ? { session: row.session } : {}) });
+      if (r.tls) checkNegotiated(row.c.mode, r.tls, `${caseName(row.c)} at ${rtt} ms RTT`);
+      if (MODE_SPECS[row.c.mode].resumed && r.session) row.session = r.session;
+      const log = proxy.connections[before];
+      if (!log) throw new MoatError('MOAT_ERR_LAB_CHECK', 'the delay proxy saw no connection');
+      row.analyses.push(analyzeSetup(log, r));
+      connack.push(r.connackMs);
+      puback.push(r.pubackMs!);
+    }
+  } finally {
+    await proxy.close();
+  }
+  return { rttMs: rtt, connack: stat(connack), firstPuback: stat(puback) };
+}
+
+async function measureRow(c: LabCase, port: number, ctx: Context): Promise<RowState> {
+  const name = caseName(c);
+  const spec = MODE_SPECS[c.mode];
+  const tls = clientTlsOptions(c.mode, ctx.creds);
+  const target: Target = { host: ctx.host, port, ...(tls ? { tls } : {}) };
+  const row: RowState = {
+    c, port, analyses: [],
+    result: {
+      mode: c.mode, ...(c.key ? { key: c.key } : {}), roundTrips: 0, tcpRoundTrips: 1,
+      setupBytes: { handshake: { clientToServer: 0, serverToClient: 0 }, tickets: 0, mqtt: { clientToServer: 0, serverToClient: 0 } },
+      setup: [], cpu: { clientUs: { min: 0, median: 0, max: 0, n: 0 } }, overhead: [],
+    },
+  };
+  // One unmeasured setup first: code paths warm (the first row would otherwise pay for JIT
+  // compilation), and for the resumed modes a full handshake whose ticket the measured setups resume.
+  ctx.progress(`${name}: warm-up setup`);
+  const warm = await probeSetup(target, { clientId: clientId() });
+  if (spec.resumed) {
+    if (!warm.session) throw new MoatError('MOAT_ERR_LAB_CHECK', `${name}: the server issued no session ticket`);
+    row.session = warm.session;
+  }
+  if (ctx.rtts.includes(0)) row.result.setup.push(await setupsAt(row, 0, ctx.plan.repeat, ctx));
+  else row.result.setup.push(await setupsAt(row, ctx.rtts[0]!, ctx.plan.delayedSetups, ctx));
+  const first = row.analyses[0]!;
+  // The bytes of one setup (the first analysed); the test suite checks they repeat.
+  row.result.roundTrips = first.roundTrips;
+  row.result.setupBytes = { handshake: first.handshake, tickets: first.tickets, mqtt: first.mqtt };
+  // The negotiated parameters, from one more direct setup (the probes above checked each one).
+  const probe = await probeSetup(target, { clientId: clientId(), ...(row.session ? { session: row.session } : {}) });
+  if (probe.tls) {
+    checkNegotiated(c.mode, probe.tls, name);
+    if (probe.tls.protocol) row.result.protocol = probe.tls.protocol;
+    if (probe.tls.cipher) row.result.cipher = probe.tls.cipher;
+    if (probe.tls.group) row.result.group = probe.tls.group;
+    if (spec.resumed) row.result.resumed = probe.tls.resumed === true;
+    if (spec.resumed && probe.session) row.session = probe.session;
+  }
+  const sessionRef = { session: row.session };
+  ctx.progress(`${name}: CPU per setup`);
+  row.result.cpu = await measureCpu(c, target, sessionRef, ctx.plan, ctx.child, clientId);
+  if (ctx.freshChild) {
+    ctx.progress(`${name}: memory per idle connection`);
+    const memChild = await ctx.freshChild();
+    try {
+      const memPort = portIn(c, memChild.ports);
+      if (typeof memPort === 'string') throw new MoatError('MOAT_ERR_LAB_SETUP', memPort);
+      row.result.memoryPerConnection = await measureMemory(c, { ...target, port: memPort }, sessionRef, ctx.plan, memChild, clientId);
+    } finally {
+      await memChild.close();
+    }
+  }
+  ctx.progress(`${name}: per-message overhead`);
+  row.result.overhead = await measureOverhead(target, clientId());
+  ctx.progress(`${name}: bulk throughput`);
+  row.result.throughputMBps = await measureThroughput(target, ctx.plan, clientId);
+  if (sessionRef.session) row.session = sessionRef.session;
+  return row;
 }

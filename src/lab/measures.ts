@@ -1,0 +1,157 @@
+/**
+ * The measurements on direct connections (no delay proxy): CPU per setup, broker memory per idle
+ * connection, per-message overhead on the wire, bulk throughput.
+ */
+import { MoatError } from '../codec/index.js';
+import type { ChildBroker } from './lab-broker.js';
+import type { LabPlan } from './runner.js';
+import { caseName, checkNegotiated, MODE_SPECS, type LabCase } from './modes.js';
+import type { MessageOverhead, Stat } from './report.js';
+import { probeSetup, publishPacket, type OpenConnection, type ProbeTarget } from './setup-probe.js';
+import { stat } from './stats.js';
+
+export type Target = ProbeTarget;
+
+/** The session a resumed mode resumes from; each setup replaces it with its newest ticket. */
+export interface SessionRef {
+  session?: Buffer | undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One checked setup to CONNACK; resumed modes must really resume (fails loudly otherwise). */
+async function checkedSetup(c: LabCase, target: Target, ref: SessionRef, id: string, keepOpen: boolean): Promise<OpenConnection> {
+  const r = await probeSetup(target, { clientId: id, keepOpen, ...(ref.session ? { session: ref.session } : {}) });
+  if (r.tls) checkNegotiated(c.mode, r.tls, caseName(c));
+  if (MODE_SPECS[c.mode].resumed && r.session) ref.session = r.session;
+  return r.conn;
+}
+
+/**
+ * CPU per setup: process.cpuUsage() around `cpuBatch` sequential setups (connect → CONNACK → close),
+ * divided by the batch size; the broker's is its child process's CPU delta over the same batch.
+ */
+export async function measureCpu(c: LabCase, target: Target, ref: SessionRef, plan: LabPlan, child: ChildBroker | undefined,
+  id: () => string): Promise<{ clientUs: Stat; serverUs?: Stat }> {
+  const client: number[] = [];
+  const server: number[] = [];
+  // One unmeasured setup: code paths and caches warm.
+  (await checkedSetup(c, target, ref, id(), false));
+  for (let b = 0; b < plan.repeat; b++) {
+    const s0 = child ? await child.cpuUs() : 0;
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < plan.cpuBatch; i++) await checkedSetup(c, target, ref, id(), false);
+    const cd = process.cpuUsage(c0);
+    client.push((cd.user + cd.system) / plan.cpuBatch);
+    if (child) {
+      // The broker finishes the last close after our side has gone.
+      await sleep(5);
+      server.push((await child.cpuUs() - s0) / plan.cpuBatch);
+    }
+  }
+  return { clientUs: stat(client), ...(child ? { serverUs: stat(server) } : {}) };
+}
+
+/**
+ * Broker memory per idle connection: the RSS of a broker child started for this measurement alone
+ * (after a full GC) before and after `memConnections` more connections of the mode are open, divided
+ * by their number. Each repetition adds connections on top of the previous ones: nothing is freed in
+ * between, so the allocator cannot hand back memory an earlier measurement released (which would
+ * make RSS stand still).
+ */
+export async function measureMemory(c: LabCase, target: Target, ref: SessionRef, plan: LabPlan, child: ChildBroker, id: () => string): Promise<Stat> {
+  const perConn: number[] = [];
+  const open: OpenConnection[] = [];
+  try {
+    for (let r = 0; r < plan.memRepeat; r++) {
+      const before = await child.rss();
+      const goal = open.length + plan.memConnections;
+      // Ten at a time: fast, and no burst larger than a listener backlog.
+      while (open.length < goal) {
+        const n = Math.min(10, goal - open.length);
+        open.push(...await Promise.all(Array.from({ length: n }, () => checkedSetup(c, target, ref, id(), true))));
+      }
+      if ((await child.connections()) !== open.length) throw new MoatError('MOAT_ERR_LAB_CHECK', 'the lab broker does not hold every connection opened');
+      perConn.push((await child.rss() - before) / plan.memConnections);
+    }
+  } finally {
+    for (const conn of open) conn.close();
+  }
+  return stat(perConn);
+}
+
+/** Bytes written so far, once the write just made has reached the raw socket (TLS flushes it in a later tick). */
+async function writtenAfter(conn: OpenConnection, before: number): Promise<number> {
+  for (let i = 0; i < 1000 && conn.raw.bytesWritten === before; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  let last = conn.raw.bytesWritten;
+  for (;;) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (conn.raw.bytesWritten === last) return last;
+    last = conn.raw.bytesWritten;
+  }
+}
+
+export const OVERHEAD_PAYLOADS = [16, 256, 4096] as const;
+
+/**
+ * Per-message overhead: on one open connection, one PUBLISH per payload size and QoS; the raw socket's
+ * bytes written (and, for QoS 1, read: the PUBACK) around it, minus the payload.
+ */
+export async function measureOverhead(target: Target, clientId: string): Promise<MessageOverhead[]> {
+  const r = await probeSetup(target, { clientId, keepOpen: true });
+  const conn = r.conn;
+  const out: MessageOverhead[] = [];
+  let packetId = 1;
+  try {
+    for (const qos of [0, 1] as const) {
+      for (const payloadBytes of OVERHEAD_PAYLOADS) {
+        const w0 = conn.raw.bytesWritten;
+        const r0 = conn.raw.bytesRead;
+        conn.stream.write(publishPacket(payloadBytes, qos, packetId));
+        if (qos === 1) {
+          const ack = await conn.next();
+          if (ack.type !== 'puback' || ack.packetId !== packetId) throw new MoatError('MOAT_ERR_LAB_CHECK', `expected PUBACK ${packetId}, got ${ack.type}`);
+          packetId++;
+        }
+        const w1 = await writtenAfter(conn, w0);
+        const wireBytes = w1 - w0 + (conn.raw.bytesRead - r0);
+        const overheadBytes = wireBytes - payloadBytes;
+        out.push({ payloadBytes, qos, wireBytes, overheadBytes, overheadPercent: (overheadBytes / payloadBytes) * 100 });
+      }
+    }
+  } finally {
+    conn.close();
+  }
+  return out;
+}
+
+const BULK_PAYLOAD = 16 * 1024;
+
+/**
+ * Bulk throughput: one connection publishes QoS 0 messages of 16 KiB for `throughputMs` (respecting the
+ * socket's back-pressure), then one QoS 1 message as a fence: payload bytes / time to the fence's PUBACK.
+ */
+export async function measureThroughput(target: Target, plan: LabPlan, id: () => string): Promise<Stat> {
+  const rates: number[] = [];
+  const packet = publishPacket(BULK_PAYLOAD, 0);
+  for (let r = 0; r < plan.throughputRepeat; r++) {
+    const { conn } = await probeSetup(target, { clientId: id(), keepOpen: true });
+    try {
+      const t0 = performance.now();
+      let sent = 0;
+      while (performance.now() - t0 < plan.throughputMs) {
+        sent++;
+        if (!conn.stream.write(packet)) await new Promise<void>((resolve) => conn.stream.once('drain', () => resolve()));
+      }
+      conn.stream.write(publishPacket(BULK_PAYLOAD, 1, 1));
+      sent++;
+      const ack = await conn.next();
+      if (ack.type !== 'puback') throw new MoatError('MOAT_ERR_LAB_CHECK', `expected the fence's PUBACK, got ${ack.type}`);
+      const seconds = (performance.now() - t0) / 1000;
+      rates.push((sent * BULK_PAYLOAD) / 1e6 / seconds);
+    } finally {
+      conn.close();
+    }
+  }
+  return stat(rates);
+}

@@ -1,10 +1,10 @@
 /**
- * The lab's broker, run in a child process (`node --expose-gc broker-child.js '<json>'`) so that its CPU
+ * The lab's broker, run in a child process (`node --expose-gc broker-child.js`, forked) so that its CPU
  * time and RSS are its own. Listeners on 127.0.0.1:0: plain TCP; per server key a `compatible`-profile
  * TLS listener (TLS 1.2 + 1.3, tickets) and a mutual-TLS one (client certificate required, the lab CA);
  * one `psk`-profile listener without any certificate. The same prepareTls the CLI uses builds them.
  *
- * IPC: the child sends {type:'ready', ports}; it answers 'cpu' (process.cpuUsage()), 'mem' (RSS after
+ * IPC: the parent sends the ChildConfig first; the child then sends {type:'ready', ports}, and answers 'cpu' (process.cpuUsage()), 'mem' (RSS after
  * a full GC), 'stats' (each TLS listener's handshake counters) and 'connections' (MQTT connections).
  */
 import { Broker } from '../broker/broker.js';
@@ -17,7 +17,7 @@ export interface ChildServerFiles {
   keyFile: string;
 }
 
-/** What the parent passes (argv[2], JSON). */
+/** What the parent sends as its first IPC message. */
 export interface ChildConfig {
   /** Server certificate and key per lab key name. */
   servers: Record<string, ChildServerFiles>;
@@ -42,7 +42,7 @@ export type ChildReply =
   | { type: 'error'; message: string };
 
 async function main(): Promise<void> {
-  const cfg = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
+  const cfg = await new Promise<ChildConfig>((resolve) => process.once('message', (m) => resolve(m as ChildConfig)));
   const broker = new Broker({ sysInterval: 0, allowAnonymous: true });
   const running = new Map<string, RunningListener>();
   const tlsListener = async (name: string, o: TlsListenerOptions): Promise<number> => {

@@ -76,7 +76,7 @@ export interface ChildBroker {
 export async function startChildBroker(m: LabMaterial): Promise<ChildBroker> {
   const cfg: ChildConfig = { servers: m.servers as Record<string, { certFile: string; keyFile: string }>, caFile: m.caFile, pskFile: m.pskFile, ticketKeyFile: m.ticketKeyFile };
   const entry = fileURLToPath(new URL('./broker-child.js', import.meta.url));
-  const child: ChildProcess = fork(entry, [JSON.stringify(cfg)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(entry, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const pending: Array<{ type: string; resolve: (r: ChildReply) => void; reject: (e: Error) => void }> = [];
   let exited: Error | undefined;
   const ready = new Promise<ChildPorts>((resolve, reject) => {
@@ -94,6 +94,7 @@ export async function startChildBroker(m: LabMaterial): Promise<ChildBroker> {
       for (const p of pending.splice(0)) p.reject(exited);
     });
   });
+  child.send(cfg);
   const ports = await ready;
   const ask = <T extends ChildReply['type']>(type: T): Promise<Extract<ChildReply, { type: T }>> => {
     if (exited) return Promise.reject(exited);

@@ -116,12 +116,19 @@ test('the negotiated protocol, cipher and group are what each mode asks for', ()
   assert.ok(row('tls13-psk').setupBytes.handshake.serverToClient < row('tls13-full').setupBytes.handshake.serverToClient);
 });
 
+/*
+ * Memory is the broker child's RSS difference: RSS moves in steps of 128 KiB or more, so with the quick
+ * run's 40 connections its resolution is about 3 KiB per connection, and a step the GC gives back can
+ * make one plain measurement (a few KiB per connection) zero or negative. TLS connections (tens of KiB
+ * each: OpenSSL buffers and keys) are well above that; plain is only checked to be finite.
+ */
 test('CPU per setup, memory per connection and throughput are positive and finite, with their spread', () => {
   for (const r of report.results) {
     const stats = [r.cpu.clientUs, r.cpu.serverUs!, r.memoryPerConnection!, r.throughputMBps!];
     for (const s of stats) {
-      assert.ok(Number.isFinite(s.median) && s.median > 0, `${r.mode}: ${JSON.stringify(s)}`);
+      assert.ok(Number.isFinite(s.median) && Number.isFinite(s.min) && Number.isFinite(s.max), `${r.mode}: ${JSON.stringify(s)}`);
       assert.ok(s.min <= s.median && s.median <= s.max && s.n >= 1, `${r.mode}: ${JSON.stringify(s)}`);
+      if (s !== r.memoryPerConnection || r.mode !== 'plain') assert.ok(s.median > 0, `${r.mode}: ${JSON.stringify(s)}`);
     }
     assert.equal(r.cpu.clientUs.n, report.repeat);
   }

@@ -19,6 +19,10 @@ export const MODE_COLORS: Record<LabMode, string> = {
   mtls13: '#CC79A7',
 };
 
+/** Line style per kind of setup: lines of modes with the same round trips lie on top of each other. */
+const dashOf = (m: LabMode): string | undefined =>
+  (m.endsWith('-resumed') ? '7 4' : m.endsWith('-psk') ? '2 3' : m === 'mtls13' ? '12 3 2 3' : undefined);
+
 const CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1b1f24;max-width:1400px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
@@ -63,8 +67,8 @@ export function charts(report: LabReport): string[] {
   out.push(figure(lineChart({
     title: 'Time to CONNACK vs round-trip time',
     xLabel: 'simulated round-trip time (ms)', yLabel: 'connect() → CONNACK, median (ms)', format: ms,
-    series: rttRows.map((r) => ({ name: rowLabel(r), color: MODE_COLORS[r.mode], points: r.setup.map((s) => [s.rttMs, s.connack.median] as [number, number]) })),
-  }), 'One line per mode (the ECDSA P-256 server key where the mode has keys). The slope is the number of round trips the setup waits for.'));
+    series: rttRows.map((r) => ({ name: rowLabel(r), color: MODE_COLORS[r.mode], dash: dashOf(r.mode), points: r.setup.map((s) => [s.rttMs, s.connack.median] as [number, number]) })),
+  }), 'One line per mode (the ECDSA P-256 server key where the mode has keys). The slope is the number of round trips the setup waits for through the delay proxy.'));
   out.push(figure(barChart({
     title: 'Bytes per connection setup', unit: 'bytes (TCP payload, both ways, up to CONNACK)', categories: labels, stacked: true,
     format: (v) => grouped(Math.round(v)),

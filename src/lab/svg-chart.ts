@@ -8,6 +8,10 @@ export const escapeXml = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
 const n = (v: number): string => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+
+/** Tick labels: whole ticks without decimals ("0", "20", not "0.0"), else the value format. */
+const tickText = (t: number[], format: (v: number) => string) => (v: number): string =>
+  (t.every(Number.isInteger) ? v.toLocaleString('en-US') : format(v));
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12"';
 
 /** About `count` round tick values from 0 to at least `max` (1, 2, 2.5, 5 × 10^k steps). */
@@ -66,12 +70,13 @@ export function barChart(c: BarChart): string {
   const t = ticks(Math.max(0, ...totals));
   const max = t[t.length - 1]!;
   const x = (v: number): number => LABEL_W + (plotW * v) / max;
+  const tick = tickText(t, c.format);
   const parts: string[] = [];
   parts.push(`<text x="0" y="18" ${FONT} font-size="15" font-weight="600">${escapeXml(c.title)}</text>`);
   parts.push(legend(c.series, 40));
   for (const v of t) {
     parts.push(`<line x1="${n(x(v))}" y1="${top - 4}" x2="${n(x(v))}" y2="${top + c.categories.length * groupH}" stroke="#ddd"/>`);
-    parts.push(`<text x="${n(x(v))}" y="${top + c.categories.length * groupH + 16}" ${FONT} fill="#555" text-anchor="middle">${escapeXml(c.format(v))}</text>`);
+    parts.push(`<text x="${n(x(v))}" y="${top + c.categories.length * groupH + 16}" ${FONT} fill="#555" text-anchor="middle">${escapeXml(tick(v))}</text>`);
   }
   parts.push(`<text x="${WIDTH - RIGHT_PAD}" y="${height - 2}" ${FONT} fill="#555" text-anchor="end">${escapeXml(c.unit)}</text>`);
   c.categories.forEach((cat, i) => {
@@ -109,6 +114,8 @@ export function barChart(c: BarChart): string {
 export interface LineSeries {
   name: string;
   color: string;
+  /** SVG stroke-dasharray, so that lines lying on top of each other stay apart to the eye. */
+  dash?: string;
   points: Array<[number, number]>;
 }
 
@@ -136,14 +143,16 @@ export function lineChart(c: LineChart): string {
   const yMax = ty[ty.length - 1]!;
   const X = (v: number): number => left + (plotW * v) / xMax;
   const Y = (v: number): number => top + plotH - (plotH * v) / yMax;
+  const xTick = tickText(tx, c.format);
+  const yTick = tickText(ty, c.format);
   const parts: string[] = [`<text x="0" y="18" ${FONT} font-size="15" font-weight="600">${escapeXml(c.title)}</text>`];
   for (const v of ty) {
     parts.push(`<line x1="${left}" y1="${n(Y(v))}" x2="${left + plotW}" y2="${n(Y(v))}" stroke="#ddd"/>`);
-    parts.push(`<text x="${left - 6}" y="${n(Y(v) + 4)}" ${FONT} fill="#555" text-anchor="end">${escapeXml(c.format(v))}</text>`);
+    parts.push(`<text x="${left - 6}" y="${n(Y(v) + 4)}" ${FONT} fill="#555" text-anchor="end">${escapeXml(yTick(v))}</text>`);
   }
   for (const v of tx) {
     parts.push(`<line x1="${n(X(v))}" y1="${top}" x2="${n(X(v))}" y2="${top + plotH}" stroke="#eee"/>`);
-    parts.push(`<text x="${n(X(v))}" y="${top + plotH + 16}" ${FONT} fill="#555" text-anchor="middle">${escapeXml(c.format(v))}</text>`);
+    parts.push(`<text x="${n(X(v))}" y="${top + plotH + 16}" ${FONT} fill="#555" text-anchor="middle">${escapeXml(xTick(v))}</text>`);
   }
   parts.push(`<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#888"/><line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#888"/>`);
   parts.push(`<text x="${left + plotW / 2}" y="${top + plotH + 36}" ${FONT} text-anchor="middle">${escapeXml(c.xLabel)}</text>`);
@@ -151,13 +160,14 @@ export function lineChart(c: LineChart): string {
   c.series.forEach((s, i) => {
     const pts = [...s.points].sort((a, b) => a[0] - b[0]);
     const color = escapeXml(s.color);
+    const dash = s.dash ? ` stroke-dasharray="${escapeXml(s.dash)}"` : '';
     parts.push(`<g class="series"><title>${escapeXml(s.name)}</title>`);
-    if (pts.length > 1) parts.push(`<polyline class="mark" fill="none" stroke="${color}" stroke-width="2" points="${pts.map(([px, py]) => `${n(X(px))},${n(Y(py))}`).join(' ')}"/>`);
+    if (pts.length > 1) parts.push(`<polyline class="mark" fill="none" stroke="${color}" stroke-width="2"${dash} points="${pts.map(([px, py]) => `${n(X(px))},${n(Y(py))}`).join(' ')}"/>`);
     for (const [px, py] of pts) parts.push(`<circle class="mark" cx="${n(X(px))}" cy="${n(Y(py))}" r="3.5" fill="${color}"><title>${escapeXml(`${s.name}: ${c.format(py)} at ${c.format(px)}`)}</title></circle>`);
     parts.push('</g>');
     const ly = top + 4 + i * 20;
     const last = pts[pts.length - 1];
-    parts.push(`<line x1="${legendX}" y1="${ly}" x2="${legendX + 18}" y2="${ly}" stroke="${color}" stroke-width="3"/><text x="${legendX + 24}" y="${ly + 4}" ${FONT}>${escapeXml(s.name)}${last ? ` <tspan fill="#555">${escapeXml(c.format(last[1]))}</tspan>` : ''}</text>`);
+    parts.push(`<line x1="${legendX}" y1="${ly}" x2="${legendX + 18}" y2="${ly}" stroke="${color}" stroke-width="3"${dash}/><text x="${legendX + 24}" y="${ly + 4}" ${FONT}>${escapeXml(s.name)}${last ? ` <tspan fill="#555">${escapeXml(c.format(last[1]))}</tspan>` : ''}</text>`);
   });
   const width = legendX + 230;
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeXml(c.title)}">${parts.join('')}</svg>`;

@@ -106,3 +106,14 @@ test('the text form: a row per measured mode, the choice, reasons and notes', ()
   assert.match(text, /\nNot chosen:\n/);
   assert.match(text, /\nNotes:\n/);
 });
+
+test('times measured without the TCP handshake (slope TLS + 1) get its round trip added for a real link', () => {
+  // As the lab's delay proxy measures: the client's TCP connect completes at the proxy, undelayed.
+  const noTcp = fixtureReport((r) => ({ ...r, setup: r.setup.map((s) => ({ ...s, connack: { ...s.connack, median: s.connack.median - s.rttMs } })) }));
+  const r = noTcp.results.find((x) => x.mode === 'tls13-full' && x.key === 'ecdsa-p256')!;
+  // Measured: 3.4 + 2 × RTT; on a link: + 1 × RTT for TCP.
+  assert.ok(Math.abs(setupMsAt(r, 100) - (3.4 + 2 * 100 + 100)) < 1e-9);
+  const rec = recommend(noTcp, device({ rttMs: 100 }));
+  assert.ok(rec.notes.some((n) => n.startsWith('setup times include the TCP handshake')));
+  assert.ok(!recommend(fixtureReport(), device({})).notes.some((n) => n.startsWith('setup times include')));
+});

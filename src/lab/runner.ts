@@ -206,12 +206,12 @@ async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]>
       results.push(skippedRow(c, `${(err as Error).message}`));
     }
   }
-  // The other RTTs, several rows at a time.
-  const delayed = ctx.rtts.filter((r) => r > 0);
+  // The other RTTs (those the row phase did not measure), several rows at a time.
   const queue = [...rows];
   const worker = async (): Promise<void> => {
     for (let row = queue.shift(); row; row = queue.shift()) {
-      for (const rtt of delayed) row.result.setup.push(await setupsAt(row, rtt, ctx.plan.delayedSetups, ctx));
+      const done = new Set(row.result.setup.map((s) => s.rttMs));
+      for (const rtt of ctx.rtts.filter((r) => !done.has(r))) row.result.setup.push(await setupsAt(row, rtt, ctx.plan.delayedSetups, ctx));
     }
   };
   await Promise.all(Array.from({ length: Math.min(ctx.plan.delayedParallel, queue.length) }, worker));

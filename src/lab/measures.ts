@@ -36,7 +36,7 @@ export async function measureCpu(c: LabCase, target: Target, ref: SessionRef, pl
   const client: number[] = [];
   const server: number[] = [];
   // One unmeasured setup: code paths and caches warm.
-  (await checkedSetup(c, target, ref, id(), false));
+  await checkedSetup(c, target, ref, id(), false);
   for (let b = 0; b < plan.repeat; b++) {
     const s0 = child ? await child.cpuUs() : 0;
     const c0 = process.cpuUsage();

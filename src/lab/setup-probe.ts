@@ -93,8 +93,11 @@ export async function probeSetup(target: ProbeTarget, o: ProbeOptions): Promise<
   const waiters: Array<{ resolve: (p: Packet) => void; reject: (e: Error) => void }> = [];
   let failure: Error | undefined;
   const decoder = new PacketDecoder({ protocolVersion: LAB_MQTT_VERSION });
+  /** Rejects the handshake wait, while there is one. */
+  let abortHandshake: ((err: Error) => void) | undefined;
   const failAll = (err: Error): void => {
     failure ??= err;
+    abortHandshake?.(failure);
     for (const w of waiters.splice(0)) w.reject(failure);
   };
   stream.on('data', (chunk: Buffer) => {
@@ -109,6 +112,8 @@ export async function probeSetup(target: ProbeTarget, o: ProbeOptions): Promise<
     }
   });
   stream.on('error', (err) => failAll(err));
+  // A refused or reset TCP connection under TLS is reported on the raw socket.
+  if (stream !== raw) raw.on('error', (err) => failAll(err));
   stream.on('close', () => failAll(new MoatError('MOAT_ERR_LAB_CHECK', 'the broker closed the connection')));
   const next = (): Promise<Packet> => {
     const p = packets.shift();
@@ -117,13 +122,14 @@ export async function probeSetup(target: ProbeTarget, o: ProbeOptions): Promise<
     return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
   };
   const conn: OpenConnection = { raw, stream, next, close: () => { stream.destroy(); raw.destroy(); } };
-  const timer = setTimeout(() => failAll(new MoatError('MOAT_ERR_LAB_CHECK', `no CONNACK within ${o.timeoutMs ?? 15000} ms`)), o.timeoutMs ?? 15000);
+  const timer = setTimeout(() => failAll(new MoatError('MOAT_ERR_LAB_CHECK', `no handshake and CONNACK within ${o.timeoutMs ?? 15000} ms`)), o.timeoutMs ?? 15000);
   try {
     await new Promise<void>((resolve, reject) => {
+      if (failure) reject(failure);
+      abortHandshake = reject;
       stream.once(target.tls ? 'secureConnect' : 'connect', () => resolve());
-      stream.once('error', reject);
-      stream.once('close', () => reject(failure ?? new MoatError('MOAT_ERR_LAB_CHECK', 'closed during the handshake')));
     });
+    abortHandshake = undefined;
     const handshake = target.tls ? { clientToServer: await settledWritten(raw), serverToClient: raw.bytesRead } : { clientToServer: 0, serverToClient: 0 };
     const tls = target.tls ? negotiated(stream as TLSSocket) : undefined;
     stream.write(connectPacket(o.clientId));

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stderr } from 'node:process';
 import { parseArgs } from 'node:util';
-import { MoatError } from '../codec/index.js';
+import { MoatError, isMoatError } from '../codec/index.js';
 import { LAB_KEYS, LAB_MODES, runLab, type LabKey, type LabMode, type LabOptions, type LabReport } from '../lab/index.js';
 import { renderHtml } from '../lab/html-report.js';
 import { renderMarkdown } from '../lab/markdown.js';
@@ -149,10 +149,16 @@ export function labOptions(v: RunValues): LabOptions {
   return o;
 }
 
-async function measure(options: LabOptions, io: Io, tty: boolean): Promise<LabReport> {
+/** A run, or exit status 1 when a measurement failed (its code on one line); usage errors still throw (exit 2). */
+async function measure(options: LabOptions, io: Io, tty: boolean): Promise<LabReport | 1> {
   const progress = progressWriter((s) => io.err(s), tty, stderr.columns ?? 100);
   try {
     return await runLab({ ...options, onProgress: (text) => progress.update(text) });
+  } catch (err) {
+    if (!isMoatError(err) || err.code === 'MOAT_ERR_CONFIG') throw err;
+    progress.done();
+    io.err(`moat lab: ${err.message} (${err.code})\n`);
+    return 1;
   } finally {
     progress.done();
   }
@@ -171,6 +177,7 @@ export async function labCommand(args: string[], io: Io, tty = stderr.isTTY === 
   if (positionals.length) throw usage(`unknown lab command "${positionals[0]}" (moat lab [options] or moat lab recommend)`);
   const options = labOptions(v);
   const report = await measure(options, io, tty);
+  if (report === 1) return 1;
   const markdown = renderMarkdown(report);
   if (v.out !== undefined) {
     mkdirSync(v.out, { recursive: true });
@@ -223,6 +230,7 @@ async function recommendCommand(args: string[], io: Io, tty: boolean): Promise<n
     qos: (intFlag('--qos', v.qos, 0, 1) ?? 1) as 0 | 1,
   };
   const report = v.report !== undefined ? readReport(v.report) : await measure({ quick: true }, io, tty);
+  if (report === 1) return 1;
   const rec = recommend(report, device);
   io.out(v.json ? `${JSON.stringify(rec, null, 2)}\n` : renderRecommendation(rec));
   return 0;

@@ -142,4 +142,6 @@ export function environmentLine(report: LabReport): string {
   ].join(' · ');
 }
 
-export const allTables = (report: LabReport): Table[] => [mainTable(report), spreadTable(report), overheadTable(report)];
+/** The main table always (it says why rows were skipped); the others when some row was measured. */
+export const allTables = (report: LabReport): Table[] =>
+  [mainTable(report), ...[spreadTable(report), overheadTable(report)].filter((t) => t.rows.length > 0)];

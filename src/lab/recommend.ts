@@ -30,9 +30,14 @@ export interface RecommendPolicy {
   ticketKeyRotationS: number;
   /** mTLS is preferred when its daily bytes and waiting time are at most this fraction above the choice's (default 0.05). */
   identityPremium: number;
+  /**
+   * A TLS 1.3 mode is preferred over a cheaper TLS 1.2 one when it costs at most this fraction more
+   * (default 0.10): its resumption runs a fresh ECDHE, its certificates travel encrypted.
+   */
+  tls13Premium: number;
 }
 
-export const DEFAULT_POLICY: RecommendPolicy = { certRamKb: 64, ticketKeyRotationS: 86_400, identityPremium: 0.05 };
+export const DEFAULT_POLICY: RecommendPolicy = { certRamKb: 64, ticketKeyRotationS: 86_400, identityPremium: 0.05, tls13Premium: 0.1 };
 
 export interface ModeEstimate {
   mode: LabMode;
@@ -40,6 +45,8 @@ export interface ModeEstimate {
   label: string;
   /** Bytes of one connection setup up to CONNACK, both ways, tickets included. */
   setupBytes: number;
+  /** How the day's setup bytes add up, for the reasons ("24 connects × 819 B", or full + resumed). */
+  setupText: string;
   /** Bytes on the wire for one message of the device's payload and QoS (interpolated), both ways. */
   messageBytes: number;
   dailySetupBytes: number;
@@ -126,20 +133,33 @@ const isResumed = (m: LabMode): boolean => m.endsWith('-resumed');
 const pct = (part: number, whole: number): string => `${whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0'}%`;
 const b = (n: number): string => `${grouped(Math.round(n))} B`;
 
-function estimate(report: LabReport, r: ModeResult, d: DeviceProfile): ModeEstimate {
+/**
+ * A day of this mode on the device. A resumed mode still needs a full handshake whenever its ticket
+ * stops working — at least once per ticket key rotation (default daily) — so its day is that many full
+ * setups (the same key's full mode, measured) and the rest resumed.
+ */
+function estimate(report: LabReport, r: ModeResult, d: DeviceProfile, full: ModeResult | undefined, p: RecommendPolicy): ModeEstimate {
   const qos = d.qos ?? 1;
   const setupBytes = setupTotal(r);
   const message = messageBytes(r, d.payloadBytes, qos);
   const scale = report.environment.cpuMHz > 0 && d.cpuMHz > 0 ? report.environment.cpuMHz / d.cpuMHz : 1;
+  const fulls = full ? Math.min(d.reconnectsPerDay, Math.max(1, Math.ceil(86_400 / p.ticketKeyRotationS))) : 0;
+  const rest = d.reconnectsPerDay - fulls;
+  const setupMs = setupMsAt(r, d.rttMs);
+  const sum = (f: (x: ModeResult) => number): number => rest * f(r) + (full ? fulls * f(full) : 0);
+  const dailySetupBytes = sum(setupTotal);
   return {
     mode: r.mode, ...(r.key ? { key: r.key } : {}), label: rowLabel(r),
     setupBytes, messageBytes: message,
-    dailySetupBytes: d.reconnectsPerDay * setupBytes,
+    setupText: full && fulls > 0
+      ? `${grouped(fulls)} full handshake${fulls === 1 ? '' : 's'} × ${b(setupTotal(full))} + ${grouped(rest)} resumed × ${b(setupBytes)}`
+      : `${grouped(d.reconnectsPerDay)} connect${d.reconnectsPerDay === 1 ? '' : 's'} × ${b(setupBytes)}`,
+    dailySetupBytes,
     dailyMessageBytes: d.msgsPerDay * message,
-    dailyBytes: d.reconnectsPerDay * setupBytes + d.msgsPerDay * message,
-    dailyCpuSeconds: (d.reconnectsPerDay * r.cpu.clientUs.median * scale) / 1e6,
-    setupMs: setupMsAt(r, d.rttMs),
-    dailyWaitSeconds: (d.reconnectsPerDay * setupMsAt(r, d.rttMs)) / 1000,
+    dailyBytes: dailySetupBytes + d.msgsPerDay * message,
+    dailyCpuSeconds: (sum((x) => x.cpu.clientUs.median) * scale) / 1e6,
+    setupMs,
+    dailyWaitSeconds: sum((x) => setupMsAt(x, d.rttMs)) / 1000,
     roundTrips: r.roundTrips,
   };
 }
@@ -176,7 +196,8 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
   const measured = report.results.filter((r) => r.skipped === undefined);
   const rows = new Map<ModeEstimate, ModeResult>();
   const estimates = measured.map((r) => {
-    const e = estimate(report, r, device);
+    const full = isResumed(r.mode) ? measured.find((x) => x.mode === r.mode.replace('-resumed', '-full') && x.key === r.key) : undefined;
+    const e = estimate(report, r, device, full, p);
     const why = exclusion(r, device, p, measured);
     if (why !== undefined) e.excluded = why;
     rows.set(e, r);
@@ -190,7 +211,7 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
   const eligible = estimates.filter((e) => e.excluded === undefined);
   const scaled = report.environment.cpuMHz > 0 && device.cpuMHz > 0;
   notes.push(scaled
-    ? `CPU seconds are this machine's client CPU per setup scaled by clock (${report.environment.cpuMHz} → ${device.cpuMHz} MHz): a microcontroller without crypto acceleration does less per MHz, so read them as a lower bound; per-message CPU is not measured`
+    ? `CPU seconds are this machine's client CPU per setup scaled by clock (${report.environment.cpuMHz} → ${device.cpuMHz} MHz): they include Node's own per-connection work (plain TCP's row shows how much), and a microcontroller without crypto acceleration does less cryptography per MHz — compare modes by them rather than trusting the absolute values; per-message CPU is not measured`
     : 'CPU seconds are this machine\'s client CPU per setup, unscaled (a clock was unknown); per-message CPU is not measured');
   if (eligible.length === 0) {
     reasons.push('no measured mode fits this device: see why each was excluded');
@@ -207,6 +228,13 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
   const ranked = [...eligible].sort((a, b) => score(a) - score(b) || a.dailyCpuSeconds - b.dailyCpuSeconds);
   let best = ranked[0]!;
   const above = (e: ModeEstimate): string => `bytes ${pct(e.dailyBytes - minBytes, minBytes)} and waiting ${pct(e.dailyWaitSeconds - minWait, minWait)} above the best`;
+  const within = (e: ModeEstimate, of: ModeEstimate, f: number): boolean =>
+    e.dailyBytes <= of.dailyBytes * (1 + f) && e.dailyWaitSeconds <= of.dailyWaitSeconds * (1 + f);
+  const tls13 = best.mode.startsWith('tls12') ? ranked.find((e) => !e.mode.startsWith('tls12') && within(e, best, p.tls13Premium)) : undefined;
+  if (tls13) {
+    reasons.push(`TLS 1.3 over ${best.label}: ${b(tls13.dailyBytes - best.dailyBytes)}/day more (${pct(tls13.dailyBytes - best.dailyBytes, best.dailyBytes)}, within the ${(p.tls13Premium * 100).toFixed(0)}% this recommendation pays for it) buys a fresh ECDHE on every resumption (TLS 1.2 resumption reuses the master secret: a stolen ticket key decrypts every resumed session), encrypted certificates and no renegotiation`);
+    best = tls13;
+  }
   const mtls = ranked.find((e) => e.mode === 'mtls13');
   if (mtls && mtls !== best && mtls.dailyBytes <= best.dailyBytes * (1 + p.identityPremium)
     && mtls.dailyWaitSeconds <= best.dailyWaitSeconds * (1 + p.identityPremium)) {
@@ -217,7 +245,7 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
   const runnerUp = ranked.find((e) => e.mode !== best.mode);
   reasons.push(`ranked by daily bytes and daily time waiting for CONNACK, each relative to the best eligible mode, weighed equally: ${best.label} is ${above(best)}${runnerUp ? `; next: ${runnerUp.label}, ${above(runnerUp)}` : ''}`);
 
-  reasons.unshift(`${best.label}: ${b(best.dailyBytes)}/day = ${grouped(device.reconnectsPerDay)} connect${device.reconnectsPerDay === 1 ? '' : 's'} × ${b(best.setupBytes)} + ${grouped(device.msgsPerDay)} messages × ${b(best.messageBytes)}; setup ≈ ${ms(best.setupMs)} ms at ${grouped(device.rttMs)} ms RTT (${best.roundTrips} TLS round trip${best.roundTrips === 1 ? '' : 's'}), ${best.dailyWaitSeconds.toFixed(1)} s/day waiting; client CPU ≈ ${best.dailyCpuSeconds.toFixed(3)} s/day`);
+  reasons.unshift(`${best.label}: ${b(best.dailyBytes)}/day = ${best.setupText} + ${grouped(device.msgsPerDay)} messages × ${b(best.messageBytes)}; setup ≈ ${ms(best.setupMs)} ms at ${grouped(device.rttMs)} ms RTT (${best.roundTrips} TLS round trip${best.roundTrips === 1 ? '' : 's'}), ${best.dailyWaitSeconds.toFixed(1)} s/day waiting; client CPU ≈ ${best.dailyCpuSeconds.toFixed(3)} s/day`);
   reasons.push(`connection setup is ${pct(best.dailySetupBytes, best.dailyBytes)} of this device's daily bytes${best.dailySetupBytes > best.dailyMessageBytes ? ': the handshake, not the messages, decides the cost' : ': the messages, not the handshake, decide the cost'}`);
 
   const row = rows.get(best)!;
@@ -238,14 +266,16 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
     }
   }
   if (best.key) {
-    const others = estimates.filter((e) => e.mode === best.mode && e.key !== best.key);
-    for (const o of others) {
-      const diff = o.setupBytes - best.setupBytes;
-      const srv = (x: ModeEstimate) => rows.get(x)!.cpu.serverUs?.median;
-      const s0 = srv(best);
+    // A resumed setup sends no certificate: the key shows in the full handshake that makes the ticket.
+    const keyMode = isResumed(best.mode) ? best.mode.replace('-resumed', '-full') : best.mode;
+    const mine = estimates.find((e) => e.mode === keyMode && e.key === best.key);
+    const srv = (x: ModeEstimate) => rows.get(x)!.cpu.serverUs?.median;
+    for (const o of estimates.filter((e) => e.mode === keyMode && e.key !== best.key)) {
+      if (!mine) break;
+      const diff = o.setupBytes - mine.setupBytes;
+      const s0 = srv(mine);
       const s1 = srv(o);
-      if (diff === 0 && s0 === s1) continue;
-      reasons.push(`key ${best.key} over ${o.key}: ${diff >= 0 ? `${b(diff)} fewer` : `${b(-diff)} more`} per connect${s0 !== undefined && s1 !== undefined ? `, ${grouped(Math.round(Math.abs(s1 - s0)))} µs ${s1 >= s0 ? 'less' : 'more'} broker CPU per setup` : ''}`);
+      reasons.push(`key ${best.key} over ${o.key}${keyMode !== best.mode ? ` (in the ${keyMode} handshake that makes the ticket)` : ''}: ${diff >= 0 ? `${b(diff)} fewer` : `${b(-diff)} more`} per full handshake${s0 !== undefined && s1 !== undefined ? `, ${grouped(Math.round(Math.abs(s1 - s0)))} µs ${s1 >= s0 ? 'less' : 'more'} broker CPU per setup` : ''}`);
     }
   }
   const plain = estimates.find((e) => e.mode === 'plain');

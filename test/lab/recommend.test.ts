@@ -117,3 +117,24 @@ test('times measured without the TCP handshake (slope TLS + 1) get its round tri
   assert.ok(rec.notes.some((n) => n.startsWith('setup times include the TCP handshake')));
   assert.ok(!recommend(fixtureReport(), device({})).notes.some((n) => n.startsWith('setup times include')));
 });
+
+test('TLS 1.3 is preferred over a TLS 1.2 mode that is at most 10% cheaper, not over one far cheaper', () => {
+  const d = device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 });
+  // Fixture: TLS 1.2 resumed 653 B per connect, TLS 1.3 resumed 1,533 B — far apart: TLS 1.2 stays.
+  assert.equal(recommend(fixtureReport(), d).recommended!.mode, 'tls12-resumed');
+  // TLS 1.3 resumption made 5% dearer than TLS 1.2's: TLS 1.3, with the price in the reasons.
+  const close = fixtureReport((r) => (r.mode === 'tls13-resumed'
+    ? { ...r, setupBytes: { ...r.setupBytes, tickets: 0, handshake: { clientToServer: 450, serverToClient: 152 } } }
+    : r));
+  const rec = recommend(close, d);
+  assert.equal(rec.recommended!.mode, 'tls13-resumed');
+  assert.ok(rec.reasons.some((x) => x.startsWith('TLS 1.3 over tls12-resumed') && x.includes('fresh ECDHE')), rec.reasons.join('\n'));
+});
+
+test('a resumed mode\'s day holds the full handshake its ticket needs once per ticket key rotation', () => {
+  const rec = recommend(fixtureReport(), device({ reconnectsPerDay: 24, msgsPerDay: 0 }));
+  const resumed = rec.estimates.find((e) => e.label === 'tls13-resumed ed25519')!;
+  const full = rec.estimates.find((e) => e.label === 'tls13-full ed25519')!;
+  assert.equal(resumed.dailySetupBytes, full.setupBytes + 23 * resumed.setupBytes);
+  assert.equal(resumed.setupText, `1 full handshake × ${full.setupBytes.toLocaleString('en-US')} B + 23 resumed × ${resumed.setupBytes.toLocaleString('en-US')} B`);
+});

@@ -220,6 +220,14 @@ async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]>
     // Cross-check: the round trips counted at every RTT agree.
     const counts = new Set(row.analyses.map((a) => a.roundTrips));
     if (counts.size !== 1) throw new MoatError('MOAT_ERR_LAB_CHECK', `${caseName(row.c)}: round trips counted differently across setups (${[...counts].join(', ')})`);
+    row.result.roundTrips = row.analyses[0]!.roundTrips;
+    // Bytes vary by a few between setups (an ECDSA signature's DER length, the client id's digits): the median of every setup.
+    const med = (f: (a: SetupAnalysis) => number): number => Math.round(stat(row.analyses.map(f)).median);
+    row.result.setupBytes = {
+      handshake: { clientToServer: med((a) => a.handshake.clientToServer), serverToClient: med((a) => a.handshake.serverToClient) },
+      tickets: med((a) => a.tickets),
+      mqtt: { clientToServer: med((a) => a.mqtt.clientToServer), serverToClient: med((a) => a.mqtt.serverToClient) },
+    };
   }
   return results;
 }
@@ -281,10 +289,6 @@ async function measureRow(c: LabCase, port: number, ctx: Context): Promise<RowSt
   }
   if (ctx.rtts.includes(0)) row.result.setup.push(await setupsAt(row, 0, ctx.plan.repeat, ctx));
   else row.result.setup.push(await setupsAt(row, ctx.rtts[0]!, ctx.plan.delayedSetups, ctx));
-  const first = row.analyses[0]!;
-  // The bytes of one setup (the first analysed); the test suite checks they repeat.
-  row.result.roundTrips = first.roundTrips;
-  row.result.setupBytes = { handshake: first.handshake, tickets: first.tickets, mqtt: first.mqtt };
   // The negotiated parameters, from one more direct setup (the probes above checked each one).
   const probe = await probeSetup(target, { clientId: clientId(), ...(row.session ? { session: row.session } : {}) });
   if (probe.tls) {

@@ -63,8 +63,10 @@ for (const version of ['mqttv311', 'mqttv5']) {
     const ca = join(dir, 'data', 'pki', 'ca.crt');
     const sub = run('mosquitto_sub', ['-h', 'localhost', '-p', String(b.ports['mqtts']), '--cafile', ca, '-V', version,
       '-t', `interop/${version}`, '-C', '1', '-W', '10', '-q', '1']);
-    await new Promise((r) => setTimeout(r, 500));
-    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.ports['mqtt']), '-V', version, '-t', `interop/${version}`, '-m', 'hello', '-q', '1']);
+    // Retained: mosquitto_sub gets it whether its TLS handshake and SUBSCRIBE finish before or after
+    // the publish (on a loaded machine they can take longer than any fixed wait).
+    await new Promise((r) => setTimeout(r, 300));
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.ports['mqtt']), '-V', version, '-t', `interop/${version}`, '-m', 'hello', '-q', '1', '-r']);
     assert.equal((await sub).stdout.trim(), 'hello');
   });
 }

@@ -23,7 +23,8 @@
  * awaiting PUBACK, to one subscriber (QoS 1) in a worker process; the clock runs from the first publish
  * to the last message at the subscriber (reported over IPC). Per repetition both run, in an order that
  * alternates; a warm-up campaign and a warm-up bulk run first and are not counted. Medians, with the
- * spread (min–max), over the repetitions. Broker CPU is read inside the broker (bench/tls/probe.mjs).
+ * spread (min–max), over the repetitions. CPU time in each window: the broker's read inside it
+ * (bench/tls/probe.mjs), the workers' from /proc/PID/stat (10 ms ticks), this process's from cpuUsage.
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,7 +33,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { killAll } from './broker/proc.mjs';
+import { cpuMs as procCpuMs, killAll } from './broker/proc.mjs';
 import { startMoat } from './tls/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -150,20 +151,31 @@ async function brokerCpuMs() {
   const { cpu } = await broker.cpu();
   return (cpu.user + cpu.system) / 1000;
 }
+/** CPU ms of the devices' side: the worker processes given (all their threads), from /proc. */
+const workersCpuMs = (ws) => ws.reduce((sum, w) => sum + procCpuMs(w.child.pid), 0);
+/** CPU ms of this process (the pusher or the bulk publisher). */
+const selfCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 /** One campaign: publishRelease → the N-th installed status seen by watchCampaign. */
 async function campaign() {
   const rel = await signRelease();
   const cpu0 = await brokerCpuMs();
+  const dev0 = workersCpuMs(deviceWorkers);
+  const self0 = selfCpuMs();
   const start = performance.now();
   const watch = fw.watchCampaign({ client: pusher, product: PRODUCT, releaseId: rel.releaseId, version: rel.version, devices: ids, timeoutMs: 300_000 });
   await fw.publishRelease({ client: pusher, product: PRODUCT, manifestEnvelope: rel.envelope, imagePath });
   const publishedMs = performance.now() - start;
   const summary = await watch;
   const ms = performance.now() - start;
+  const devicesCpuMs = workersCpuMs(deviceWorkers) - dev0;
+  const pusherCpuMs = selfCpuMs() - self0;
   const cpuMs = (await brokerCpuMs()) - cpu0;
   if (summary.installed.length !== cfg.devices) throw new Error(`campaign ${rel.version}: ${summary.installed.length} installed, failed ${JSON.stringify(summary.failed)}, timed out ${summary.timedOut.length}`);
-  return { ms, publishedMs, cpuMs, goodput: (cfg.devices * cfg.imageBytes) / MiB / (ms / 1000) };
+  return { ms, publishedMs, cpuMs, devicesCpuMs, pusherCpuMs, goodput: (cfg.devices * cfg.imageBytes) / MiB / (ms / 1000) };
 }
 
 // Bulk: a subscriber in a worker process of its own, a publisher here.
@@ -177,6 +189,8 @@ async function bulk() {
   await bulkWorker.wait('subscribed');
   const payload = randomBytes(cfg.chunk);
   const cpu0 = await brokerCpuMs();
+  const sub0 = workersCpuMs([bulkWorker]);
+  const self0 = selfCpuMs();
   const done = bulkWorker.wait('bulk-done');
   const start = performance.now();
   let next = 0;
@@ -189,8 +203,10 @@ async function bulk() {
   await Promise.all(Array.from({ length: cfg.window }, lane));
   const { bytes } = await done;
   const ms = performance.now() - start;
+  const subCpuMs = workersCpuMs([bulkWorker]) - sub0;
+  const pubCpuMs = selfCpuMs() - self0;
   const cpuMs = (await brokerCpuMs()) - cpu0;
-  return { ms, cpuMs, mibps: bytes / MiB / (ms / 1000) };
+  return { ms, cpuMs, subCpuMs, pubCpuMs, mibps: bytes / MiB / (ms / 1000) };
 }
 
 log('warm-up: one campaign, one bulk run');
@@ -203,7 +219,7 @@ for (let r = 0; r < cfg.reps; r++) {
   for (const what of order) row[what] = what === 'campaign' ? await campaign() : await bulk();
   row.ratio = row.campaign.goodput / row.bulk.mibps;
   rows.push(row);
-  log(`rep ${r + 1}: ${cfg.devices} devices in ${row.campaign.ms.toFixed(0)} ms (published in ${row.campaign.publishedMs.toFixed(0)} ms; goodput ${row.campaign.goodput.toFixed(1)} MiB/s; broker CPU ${row.campaign.cpuMs.toFixed(0)} ms); bulk ${row.bulk.mibps.toFixed(1)} MiB/s (broker CPU ${row.bulk.cpuMs.toFixed(0)} ms); ratio ${row.ratio.toFixed(2)}; load ${row.load.toFixed(2)}`);
+  log(`rep ${r + 1}: ${cfg.devices} devices in ${row.campaign.ms.toFixed(0)} ms (published in ${row.campaign.publishedMs.toFixed(0)} ms; goodput ${row.campaign.goodput.toFixed(1)} MiB/s; CPU ms broker ${row.campaign.cpuMs.toFixed(0)}, devices ${row.campaign.devicesCpuMs.toFixed(0)}, pusher ${row.campaign.pusherCpuMs.toFixed(0)}); bulk ${row.bulk.mibps.toFixed(1)} MiB/s (CPU ms broker ${row.bulk.cpuMs.toFixed(0)}, subscriber ${row.bulk.subCpuMs.toFixed(0)}, publisher ${row.bulk.pubCpuMs.toFixed(0)}); ratio ${row.ratio.toFixed(2)}; load ${row.load.toFixed(2)}`);
 }
 
 stopping = true;
@@ -221,7 +237,9 @@ const result = {
   config: cfg, node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model,
   commit: (() => { try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim(); } catch { return undefined; } })(),
   deliveryMs: stat((r) => r.campaign.ms), publishMs: stat((r) => r.campaign.publishedMs), goodputMiBps: stat((r) => r.campaign.goodput),
-  campaignBrokerCpuMs: stat((r) => r.campaign.cpuMs), bulkMiBps: stat((r) => r.bulk.mibps), bulkBrokerCpuMs: stat((r) => r.bulk.cpuMs),
+  campaignBrokerCpuMs: stat((r) => r.campaign.cpuMs), campaignDevicesCpuMs: stat((r) => r.campaign.devicesCpuMs),
+  campaignPusherCpuMs: stat((r) => r.campaign.pusherCpuMs), bulkMiBps: stat((r) => r.bulk.mibps), bulkBrokerCpuMs: stat((r) => r.bulk.cpuMs),
+  bulkSubscriberCpuMs: stat((r) => r.bulk.subCpuMs), bulkPublisherCpuMs: stat((r) => r.bulk.pubCpuMs),
   ratio: stat((r) => r.ratio), reps: rows,
 };
 if (opts.json) {
@@ -237,9 +255,9 @@ if (opts.json) {
     `| delivery time, publishRelease → ${cfg.devices}th installed | ${f(result.deliveryMs, 0, ' ms')} |`,
     `| of which publishing (chunks + manifest, PUBACKed) | ${f(result.publishMs, 0, ' ms')} |`,
     `| effective goodput (${mib} MiB delivered / time) | ${f(result.goodputMiBps, 1, ' MiB/s')} |`,
-    `| broker CPU per campaign | ${f(result.campaignBrokerCpuMs, 0, ' ms')} |`,
+    `| CPU per campaign: broker / devices (${cfg.workers} workers) / pusher | ${f(result.campaignBrokerCpuMs, 0, ' ms')} / ${f(result.campaignDevicesCpuMs, 0, ' ms')} / ${f(result.campaignPusherCpuMs, 0, ' ms')} |`,
     `| TLS bulk, one connection (${cfg.bulkBytes / MiB} MiB, ${cfg.chunk}-byte QoS 1, window ${cfg.window}) | ${f(result.bulkMiBps, 1, ' MiB/s')} |`,
-    `| broker CPU per bulk run | ${f(result.bulkBrokerCpuMs, 0, ' ms')} |`,
+    `| CPU per bulk run: broker / subscriber / publisher | ${f(result.bulkBrokerCpuMs, 0, ' ms')} / ${f(result.bulkSubscriberCpuMs, 0, ' ms')} / ${f(result.bulkPublisherCpuMs, 0, ' ms')} |`,
     `| goodput / bulk (per repetition) | ${f(result.ratio, 2)} |`,
     '',
   ].join('\n'));

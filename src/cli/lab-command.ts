@@ -67,12 +67,14 @@ function rttFlag(value: string | undefined): number[] | undefined {
  * wraps); otherwise a line whenever the phase changes (the text without its trailing "3/10" counter).
  */
 export function progressWriter(write: (s: string) => void, tty: boolean, columns = 100): { update(text: string): void; done(): void } {
+  // A terminal that reports no width (0) gets the default, not a negative clip.
+  const width = columns >= 20 ? columns : 100;
   let last = '';
   let drawn = false;
   return {
     update(text) {
       if (tty) {
-        const line = [...text].length > columns - 1 ? `${[...text].slice(0, columns - 2).join('')}…` : text;
+        const line = [...text].length > width - 1 ? `${[...text].slice(0, width - 2).join('')}…` : text;
         write(`\r\x1b[K${line}`);
         drawn = true;
         return;
@@ -151,7 +153,7 @@ export function labOptions(v: RunValues): LabOptions {
 
 /** A run, or exit status 1 when a measurement failed (its code on one line); usage errors still throw (exit 2). */
 async function measure(options: LabOptions, io: Io, tty: boolean): Promise<LabReport | 1> {
-  const progress = progressWriter((s) => io.err(s), tty, stderr.columns ?? 100);
+  const progress = progressWriter((s) => io.err(s), tty, stderr.columns || 100);
   try {
     return await runLab({ ...options, onProgress: (text) => progress.update(text) });
   } catch (err) {

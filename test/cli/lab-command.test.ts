@@ -129,4 +129,8 @@ test('progress: on a terminal one line rewritten in place and cleared at the end
   q.update('plain: CPU 1/2');
   q.done();
   assert.equal(log, 'plain: setup at 0 ms RTT 1/3\nplain: CPU 1/2\n');
+  // A terminal reporting no width (a pty without a size) is not clipped to nothing.
+  let zero = '';
+  progressWriter((s) => { zero += s; }, true, 0).update('plain: setup at 0 ms RTT 1/2');
+  assert.equal(zero, '\r\x1b[Kplain: setup at 0 ms RTT 1/2');
 });

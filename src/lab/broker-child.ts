@@ -69,10 +69,12 @@ async function main(): Promise<void> {
       const u = process.cpuUsage();
       send({ type: 'cpu', userUs: u.user, systemUs: u.system });
     } else if (m === 'mem') {
-      // Twice: the first collection may leave finalizer-held objects for the second.
-      (globalThis as { gc?: () => void }).gc?.();
-      (globalThis as { gc?: () => void }).gc?.();
-      send({ type: 'mem', rss: process.memoryUsage().rss });
+      // Twice: the first collection may leave finalizer-held objects for the second. Then a pause, so
+      // that memory the collector gives back after returning is gone before RSS is read.
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      setTimeout(() => send({ type: 'mem', rss: process.memoryUsage().rss }), 20);
     } else if (m === 'stats') {
       const stats: Extract<ChildReply, { type: 'stats' }>['stats'] = {};
       for (const [name, l] of running) if (l.tls) stats[name] = l.tls.stats();

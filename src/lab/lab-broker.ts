@@ -73,10 +73,16 @@ export interface ChildBroker {
   close(): Promise<void>;
 }
 
-export async function startChildBroker(m: LabMaterial): Promise<ChildBroker> {
+/**
+ * `memory`: a child for RSS differences only. V8 would otherwise shrink an idle heap on its own timer
+ * (memory reducer) and free swept pages from helper threads after gc() returned, in the middle of a
+ * difference (seen as a negative memory per connection). The child whose CPU is measured runs with
+ * V8's defaults, as a broker would.
+ */
+export async function startChildBroker(m: LabMaterial, o: { memory?: boolean } = {}): Promise<ChildBroker> {
   const cfg: ChildConfig = { servers: m.servers as Record<string, { certFile: string; keyFile: string }>, caFile: m.caFile, pskFile: m.pskFile, ticketKeyFile: m.ticketKeyFile };
   const entry = fileURLToPath(new URL('./broker-child.js', import.meta.url));
-  const child: ChildProcess = fork(entry, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(entry, [], { execArgv: ['--expose-gc', ...(o.memory ? ['--no-memory-reducer', '--single-threaded-gc'] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const pending: Array<{ type: string; resolve: (r: ChildReply) => void; reject: (e: Error) => void }> = [];
   let exited: Error | undefined;
   const ready = new Promise<ChildPorts>((resolve, reject) => {

@@ -69,7 +69,7 @@ export function labPlan(quick: boolean, repeat?: number): LabPlan {
   const r = repeat ?? (quick ? 2 : 5);
   if (!Number.isInteger(r) || r < 1) throw new MoatError('MOAT_ERR_CONFIG', `repeat must be a whole number ≥ 1 (got ${String(repeat)})`);
   return quick
-    ? { repeat: r, delayedSetups: 1, cpuBatch: 8, memConnections: 40, memRepeat: Math.min(r, 2), throughputMs: 200, throughputRepeat: 1, delayedParallel: 6 }
+    ? { repeat: r, delayedSetups: 2, cpuBatch: 8, memConnections: 40, memRepeat: Math.min(r, 2), throughputMs: 200, throughputRepeat: 1, delayedParallel: 6 }
     : { repeat: r, delayedSetups: r, cpuBatch: 20, memConnections: 200, memRepeat: Math.min(r, 3), throughputMs: 1000, throughputRepeat: Math.min(r, 3), delayedParallel: 4 };
 }
 
@@ -137,7 +137,7 @@ function builtInContext(m: LabMaterial, child: ChildBroker, plan: LabPlan, rtts:
     plan, rtts, progress, child, builtIn: true, host: '127.0.0.1',
     creds: { ca: m.ca, cert: m.device.cert, key: m.device.key, psk: m.psk, servername: 'localhost' },
     portFor: (c) => portIn(c, child.ports),
-    freshChild: () => startChildBroker(m),
+    freshChild: () => startChildBroker(m, { memory: true }),
   };
 }
 

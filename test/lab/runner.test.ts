@@ -23,7 +23,7 @@ const row = (mode: LabMode): ModeResult => {
   assert.equal(r.skipped, undefined, `${mode} skipped: ${r.skipped ?? ''}`);
   return r;
 };
-const connackAt = (r: ModeResult, rtt: number): number => r.setup.find((s) => s.rttMs === rtt)!.connack.median;
+const fastestAt = (r: ModeResult, rtt: number): number => r.setup.find((s) => s.rttMs === rtt)!.connack.min;
 const serverSetupBytes = (r: ModeResult): number => r.setupBytes.handshake.serverToClient + r.setupBytes.tickets;
 
 test('every mode has a row with the environment filled from the machine, and progress was reported', () => {
@@ -57,11 +57,12 @@ test('a resumed setup sends fewer bytes from the server than a full one (TLS 1.3
  * Each round trip before CONNECT, plus CONNECT→CONNACK itself, waits one simulated RTT; the TCP
  * handshake is not delayed by the proxy (the kernel completes it). Tolerance ±40 % of one RTT (±80 ms):
  * wide enough for timer lateness and CPU contention on this shared 2-core machine, narrow enough that
- * a round trip counted wrong (a whole RTT off) fails.
+ * a round trip counted wrong (a whole RTT off) fails. The fastest setup at each RTT is compared: load
+ * from other processes only ever adds time, so the minimum is the least disturbed measurement.
  */
 test('setup time at 200 ms RTT exceeds that at 0 ms by (round trips + 1) × RTT, ±40 % of one RTT', () => {
   for (const r of report.results) {
-    const delta = connackAt(r, RTT) - connackAt(r, 0);
+    const delta = fastestAt(r, RTT) - fastestAt(r, 0);
     const expected = (r.roundTrips + 1) * RTT;
     assert.ok(Math.abs(delta - expected) <= 0.4 * RTT, `${r.mode}: +${delta.toFixed(1)} ms, expected ${expected} ms`);
     const s = r.setup.find((x) => x.rttMs === RTT)!;

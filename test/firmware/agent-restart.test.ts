@@ -16,7 +16,8 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Store } from '../../src/store/types.js';
 import { Broker } from '../../src/broker/broker.js';
 import { startListener } from '../../src/broker/listeners.js';
-import { startBroker, type TestBroker } from '../broker/helpers.js';
+import type { TestBroker } from '../broker/helpers.js';
+import { issue, makeCa, startTlsBroker, writeFiles } from '../support/test-pki.js';
 import { listDir, makeRelease, publishChunks, publishManifest, terminal, waitStatus } from './support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -29,9 +30,9 @@ import { writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 const { connect } = await import(${JSON.stringify(built('client/index.js'))});
 const { startAgent, parseTrustList } = await import(${JSON.stringify(built('firmware/index.js'))});
-const { URL: url, DIR, TRUST, PRODUCT } = process.env;
+const { URL: url, DIR, TRUST, PRODUCT, CA } = process.env;
 const print = (s) => writeSync(1, s + '\\n');
-const client = await connect(url, { clientId: 'dev-kill', reconnect: false });
+const client = await connect(url, { clientId: 'dev-kill', reconnect: false, ...(CA ? { ca: await readFile(CA) } : {}) });
 client.on('message', (m) => {
   const hit = /\\/chunk\\/[0-9a-f]{32}\\/(\\d+)$/.exec(m.topic);
   if (hit && m.payload.length > 0) print('chunk ' + hit[1]);
@@ -82,15 +83,20 @@ async function verifiedIn(path: string): Promise<Set<number> | undefined> {
   return out;
 }
 
-test('an agent process killed with SIGKILL mid-transfer resumes after restart without receiving any chunk its staging had verified', { timeout: 60_000 }, async (t) => {
+test('over TLS: an agent process killed with SIGKILL mid-transfer resumes after restart without receiving any chunk its staging had verified', { timeout: 60_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fwagent-kill-'));
   const script = join(dir, 'agent.mjs');
   await writeFile(script, AGENT_SCRIPT);
   const stateDir = join(dir, 'state');
   const signer = generateSigner();
   await writeFile(join(dir, 'trust.json'), encodeTrustList(createTrustList([signer])));
-  const b = await startBroker();
-  const pusher = await connect(b.url, { reconnect: false });
+  // Over TLS, as a device would be: the server verified with the CA (SNI localhost).
+  const ca = await makeCa('fw kill CA');
+  const server = await issue(ca, { cn: 'localhost', role: 'server' });
+  const files = await writeFiles(dir, { 'ca.crt': ca.pem, 'server.crt': server.pem, 'server.key': server.keyPem });
+  const b = await startTlsBroker({ certFile: files['server.crt'], keyFile: files['server.key'] });
+  const url = `mqtts://localhost:${b.port}`;
+  const pusher = await connect(url, { reconnect: false, ca: ca.pem });
   const children: Child[] = [];
   t.after(async () => {
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
@@ -98,7 +104,7 @@ test('an agent process killed with SIGKILL mid-transfer resumes after restart wi
     await pusher.end();
     await b.close();
   });
-  const env = { URL: b.url, DIR: stateDir, TRUST: join(dir, 'trust.json'), PRODUCT: 'killed' };
+  const env = { URL: url, CA: files['ca.crt'], DIR: stateDir, TRUST: join(dir, 'trust.json'), PRODUCT: 'killed' };
   // Real time here (the manifest's dates must hold in the child, which uses the system clock).
   const rel = makeRelease(signer, { product: 'killed', version: '1.1.0', now: Date.now(), image: Buffer.from(Array.from({ length: 200 * 1024 }, (_, i) => (i * 13 + (i >> 9)) & 0xff)) });
   const n = rel.chunks.length;

@@ -14,6 +14,7 @@ import { Session, type MemoryGauge, type SessionCounters } from './session.js';
 import { TopicTree } from './topic-tree.js';
 import { systemClock, type Clock, type Message, type SubscriptionOptions } from './types.js';
 import { Journal } from './journal.js';
+import { WaitingRoom, type Waiter } from './waiting-room.js';
 import { restoreState } from './restore.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { RetainedIndex } from '../store/retained-index.js';
@@ -58,6 +59,8 @@ export class Broker extends EventEmitter implements BrokerPort {
   readonly sessions = new Map<string, Session>();
   readonly tree = new TopicTree();
   readonly connections = new Set<Connection>();
+  /** Sockets accepted (`hold`) that have not sent a byte yet: no Connection until they do. */
+  readonly waiting: WaitingRoom<TransportPort & Waiter>;
   readonly stats: BrokerStats;
   private readonly router: Router;
   private readonly owners = new Map<string, SessionOwner>();
@@ -81,6 +84,10 @@ export class Broker extends EventEmitter implements BrokerPort {
     this.store.onFailure((err) => this.storeFailed(err));
     this.router = new Router(this.tree, this.sessions);
     this.memory = { used: 0, max: this.options.limits.maxMemoryBytes };
+    this.waiting = new WaitingRoom(this.clock, this.options.limits.connectTimeoutMs, (t) => {
+      this.log.info({ remote: t.remoteAddress }, 'connect timeout');
+      t.close();
+    });
     this.scheduleDropReport();
     this.stats = {
       startedAt: this.clock.now(), connectionsTotal: 0, connectionsRefused: 0, messagesIn: 0, messagesOut: 0,
@@ -88,18 +95,55 @@ export class Broker extends EventEmitter implements BrokerPort {
     };
   }
 
-  /** A new transport: returns its engine, or undefined when the broker refuses more connections. */
-  accept(transport: TransportPort): Connection | undefined {
-    if (this.closing || this.connections.size >= this.options.limits.maxConnections) {
-      this.stats.connectionsRefused++;
-      this.log.warn({ remote: transport.remoteAddress, connections: this.connections.size }, 'connection refused: limit reached');
-      transport.close();
-      return undefined;
-    }
-    const conn = new Connection(transport, this);
-    this.connections.add(conn);
+  /** Connections and held sockets, against maxConnections. */
+  get liveConnections(): number {
+    return this.connections.size + this.waiting.size;
+  }
+
+  /**
+   * A new socket that has not sent anything yet: counted (maxConnections, connectionsTotal) and closed
+   * at the connect timeout like a connection, but its Connection waits for its first bytes (`accept`
+   * with it). false when refused (the transport is closed).
+   */
+  hold(transport: TransportPort & Waiter): boolean {
+    if (this.refuses(transport)) return false;
+    this.waiting.add(transport);
     this.stats.connectionsTotal++;
+    return true;
+  }
+
+  /** A held socket closed before its first bytes. */
+  release(transport: TransportPort & Waiter): void {
+    this.waiting.delete(transport);
+  }
+
+  /**
+   * A new transport, or a held one whose first bytes came: returns its engine, or undefined when the
+   * broker refuses more connections. A held one keeps the connect deadline it got in `hold`.
+   */
+  accept(transport: TransportPort, held?: TransportPort & Waiter): Connection | undefined {
+    if (held !== undefined) {
+      // Not waiting any more: timed out (or the broker closed it) before these bytes were read.
+      if (!this.waiting.delete(held) || this.closing) {
+        transport.close();
+        return undefined;
+      }
+    } else if (this.refuses(transport)) {
+      return undefined;
+    } else {
+      this.stats.connectionsTotal++;
+    }
+    const conn = new Connection(transport, this, held?.deadline);
+    this.connections.add(conn);
     return conn;
+  }
+
+  private refuses(transport: TransportPort): boolean {
+    if (!this.closing && this.liveConnections < this.options.limits.maxConnections) return false;
+    this.stats.connectionsRefused++;
+    this.log.warn({ remote: transport.remoteAddress, connections: this.liveConnections }, 'connection refused: limit reached');
+    transport.close();
+    return true;
   }
 
   count(event: CounterName, n = 1): void {
@@ -370,6 +414,7 @@ export class Broker extends EventEmitter implements BrokerPort {
     this.closing = true;
     this.clock.clearTimeout(this.dropTimer);
     for (const c of [...this.connections]) c.disconnect(reasonCode, reason);
+    this.waiting.clear((t) => t.close());
     for (const { timer } of this.pendingWills.values()) this.clock.clearTimeout(timer);
     for (const s of this.sessions.values()) this.clock.clearTimeout(s.expiryTimer);
   }

@@ -61,13 +61,15 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
   /** Armed while the client's credentials (a token) have an end. */
   private credentialsTimer: unknown;
 
-  constructor(readonly transport: TransportPort, readonly broker: BrokerPort) {
+  /** `connectBy`: the clock time the connect timeout ends, when the socket was held before its first bytes. */
+  constructor(readonly transport: TransportPort, readonly broker: BrokerPort, connectBy?: number) {
+    const timeoutMs = broker.options.limits.connectTimeoutMs;
     this.connectTimer = broker.clock.setTimeout(() => {
       if (this.state === ConnState.AwaitConnect || this.state === ConnState.Authenticating) {
         broker.log.info({ remote: transport.remoteAddress }, 'connect timeout');
         this.close();
       }
-    }, broker.options.limits.connectTimeoutMs);
+    }, connectBy === undefined ? timeoutMs : Math.max(0, connectBy - broker.clock.now()));
   }
 
   /** One decoded packet from the transport. Handlers run in order; an async hook holds the rest. */

@@ -63,11 +63,13 @@ type PortSocket = Socket & { [kPort]: SocketPort };
 
 /**
  * A TCP/TLS socket as the engine's transport. Every connection pays for its set-up, also one that
- * never sends CONNECT (a TLS handshake on its own, a port scan), so the methods and socket listeners
- * are shared (prototype methods, module functions finding the port on the socket) instead of closures
- * made per connection, and what only matters once bytes flow waits for them: the decoder and the
- * peer address (a getpeername system call) when the client first sends, TCP_NODELAY and the 'drain'
- * listener before our first write (Nagle and 'drain' only concern bytes we send).
+ * never sends a byte (a TLS health check, a port scan, a handshake flood), so the methods and socket
+ * listeners are shared (prototype methods, module functions finding the port on the socket) instead
+ * of closures made per connection, and what only matters once bytes flow waits for them. Until the
+ * first bytes the broker only holds the port (counted against maxConnections, closed by the shared
+ * connect timeout sweep); then come the Connection, the TlsInfo, the decoder and the peer address (a
+ * getpeername system call); TCP_NODELAY and the 'drain' listener wait for our first write (Nagle and
+ * 'drain' only concern bytes we send).
  */
 class SocketPort implements TransportPort {
   private remote: string | undefined;
@@ -76,10 +78,13 @@ class SocketPort implements TransportPort {
   corked = false;
   wrote = false;
   closeTimer: NodeJS.Timeout | undefined;
+  /** The connect deadline while the broker holds it (WaitingRoom). */
+  deadline = 0;
+  tls: TransportTlsInfo | undefined;
 
   constructor(
     readonly socket: Socket, readonly broker: Broker, readonly kind: 'tcp' | 'tls', readonly loopbackListener: boolean,
-    readonly tls: TransportTlsInfo | undefined,
+    readonly peer: TlsPeerFacts | undefined,
   ) {}
 
   /** Read once, while the socket is open (Node cannot tell it after close): on the first bytes at the latest. */
@@ -133,11 +138,22 @@ function destroySocket(socket: Socket): void {
 
 function onData(this: PortSocket, chunk: Buffer): void {
   const port = this[kPort];
-  if (!port.decoder) {
-    void port.remoteAddress; // read now, while the socket is surely open (see SocketPort)
-    port.decoder = new PacketDecoder({ maxPacketSize: port.broker.options.limits.maxPacketSize });
-  }
-  feed(port.broker, port.conn!, port.decoder, chunk);
+  if (!port.conn && !start(port)) return;
+  feed(port.broker, port.conn!, port.decoder!, chunk);
+}
+
+/** The first bytes: now the connection is made. false when it was closed meanwhile (timed out, refused). */
+function start(port: SocketPort): boolean {
+  const socket = port.socket;
+  if (socket.destroyed || socket.writableEnded) return false; // bytes after our close are not read
+  void port.remoteAddress; // read now, while the socket is surely open (see SocketPort)
+  if (socket instanceof TLSSocket) port.tls = tlsInfo(socket, port.peer);
+  const conn = port.broker.accept(port, port);
+  if (!conn) return false;
+  port.conn = conn;
+  port.decoder = new PacketDecoder({ maxPacketSize: port.broker.options.limits.maxPacketSize });
+  if (port.wrote) socket.on('drain', onDrain);
+  return true;
 }
 
 function onDrain(this: PortSocket): void {
@@ -152,17 +168,16 @@ function onError(this: PortSocket, err: Error): void {
 function onClose(this: PortSocket): void {
   const port = this[kPort];
   if (port.closeTimer) clearTimeout(port.closeTimer);
-  port.conn!.transportClosed();
+  if (port.conn) port.conn.transportClosed();
+  else port.broker.release(port);
 }
 
+/** A new TCP or TLS socket (after `admit`, with what it learnt): held by the broker until its first bytes. */
 export function serveSocket(broker: Broker, socket: Socket, kind: 'tcp' | 'tls', loopbackListener: boolean, peer?: TlsPeerFacts): void {
-  const port = new SocketPort(socket, broker, kind, loopbackListener, socket instanceof TLSSocket ? tlsInfo(socket, peer) : undefined);
-  const conn = broker.accept(port);
-  if (!conn) return;
-  port.conn = conn;
+  const port = new SocketPort(socket, broker, kind, loopbackListener, peer);
+  if (!broker.hold(port)) return;
   (socket as PortSocket)[kPort] = port;
   socket.on('data', onData);
-  if (port.wrote) socket.on('drain', onDrain);
   socket.on('error', onError);
   socket.on('close', onClose);
 }

@@ -229,17 +229,22 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
       }
     },
     admit(socket) {
-      // Read once here and handed on: the transport's tlsInfo() reports the same three facts.
+      // Only what the counters and the checks need now: every handshake counts, also one whose client
+      // never sends a byte, but the protocol and cipher hooks get are read when (if) MQTT bytes come.
       const resumed = socket.isSessionReused();
       const identity = offered.get(socket);
-      const cipher = socket.getCipher()?.name;
-      const protocol = socket.getProtocol();
-      const facts = { protocol, cipher, resumed };
+      const facts: TlsPeer = { resumed };
       // The PSK callback also runs for PSKs OpenSSL then skips (e.g. a SHA-384 suite): an identity
-      // counts only if the handshake really used it, i.e. a TLS 1.2 PSK suite or a TLS 1.3 PSK hit.
-      if (identity !== undefined && ((cipher ?? '').startsWith('PSK-') || (protocol === 'TLSv1.3' && resumed))) {
-        stats.psk++;
-        return { ...facts, pskIdentity: identity };
+      // counts only if the handshake really used it, i.e. a TLS 1.3 PSK hit or a TLS 1.2 PSK suite
+      // (TLS 1.3 suite names never start with PSK-).
+      if (identity !== undefined) {
+        const protocol = socket.getProtocol();
+        facts.protocol = protocol;
+        if (protocol === 'TLSv1.3' ? resumed : (socket.getCipher()?.name ?? '').startsWith('PSK-')) {
+          stats.psk++;
+          facts.pskIdentity = identity;
+          return facts;
+        }
       }
       stats[resumed ? 'resumed' : 'full']++;
       if (mode === 'none') return facts;

@@ -70,9 +70,9 @@ export class Ctx {
     assert.deepEqual((await c.expect('suback')).reasonCodes, [qos]);
     return c;
   }
-  /** Number of live connections the broker holds. */
+  /** Number of live connections the broker holds, with sockets that have not sent a byte yet. */
   get live(): number {
-    return this.broker.connections.size;
+    return this.broker.liveConnections;
   }
 }
 

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawClient, startBroker, sleep } from './helpers.js';
+import { until } from './clock-harness.js';
 import { startSysTopics } from '../../src/broker/sys-topics.js';
 
 const payload = (n: number): Buffer => Buffer.from(String(n));
@@ -139,6 +140,27 @@ test('maxConnections: connections beyond the limit are closed at once and counte
     assert.equal(b.broker.stats.connectionsRefused, 1);
     a.end();
     c.end();
+  } finally {
+    await b.close();
+  }
+});
+
+test('maxConnections: sockets that have not sent a byte yet count too', async () => {
+  const b = await startBroker({ limits: { maxConnections: 2 } });
+  try {
+    const silent = [await RawClient.open(b.port), await RawClient.open(b.port)];
+    await until(() => b.broker.liveConnections === 2, 'both sockets held');
+    assert.equal(b.broker.connections.size, 0); // no Connection before the first bytes
+    const third = await RawClient.open(b.port);
+    await third.waitClosed();
+    assert.equal(b.broker.stats.connectionsRefused, 1);
+    assert.equal(b.broker.stats.connectionsTotal, 2);
+    // A held socket that then sends CONNECT is served within the same limit.
+    silent[0]!.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, keepAlive: 0, clientId: 'late', clean: true });
+    assert.equal((await silent[0]!.expect('connack')).reasonCode, 0);
+    assert.equal(b.broker.connections.size, 1);
+    assert.equal(b.broker.liveConnections, 2);
+    for (const c of silent) c.end();
   } finally {
     await b.close();
   }

@@ -255,7 +255,7 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
   if (isResumed(best.mode)) {
     const full = estimates.find((e) => e.mode === best.mode.replace('-resumed', '-full') && e.key === best.key);
     if (full) {
-      reasons.push(`resumption: ${b(full.setupBytes - best.setupBytes)} fewer per connect than ${full.label} (${b(full.dailyBytes - best.dailyBytes)}/day, ${pct(full.dailyBytes - best.dailyBytes, full.dailyBytes)}), ${ms(full.setupMs - best.setupMs)} ms faster at ${grouped(device.rttMs)} ms RTT and ${grouped(Math.round((rows.get(full)!.cpu.clientUs.median - row.cpu.clientUs.median)))} µs less client CPU per connect on this machine`);
+      reasons.push(`resumption: ${b(full.setupBytes - best.setupBytes)} fewer per connect than ${full.label} (${b(full.dailyBytes - best.dailyBytes)}/day, ${pct(full.dailyBytes - best.dailyBytes, full.dailyBytes)}), ${full.setupMs >= best.setupMs ? `${ms(full.setupMs - best.setupMs)} ms faster` : `${ms(best.setupMs - full.setupMs)} ms slower`} at ${grouped(device.rttMs)} ms RTT and ${grouped(Math.round((rows.get(full)!.cpu.clientUs.median - row.cpu.clientUs.median)))} µs less client CPU per connect on this machine`);
     }
     const interval = Math.round(86_400 / device.reconnectsPerDay);
     notes.push(`resumption needs a ticket still valid after ${grouped(interval)} s between connects: set the broker listener's sessionTimeout ≥ ${grouped(interval)} (Node's default ticket lifetime is 300 s) and keep ticketRotationSeconds above it`);

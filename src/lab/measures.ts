@@ -80,8 +80,9 @@ export async function measureMemory(c: LabCase, target: Target, ref: SessionRef,
     // Ten connections first, kept open and not counted: what the first connection of a mode allocates
     // once (code, caches, buffers pools) is not a per-connection cost.
     open.push(...await Promise.all(Array.from({ length: 10 }, () => checkedSetup(c, target, ref, id(), true))));
+    // Each measurement's "after" is the next one's "before": nothing is freed in between.
+    let before = await settledRss(child);
     for (let r = 0; r < plan.memRepeat; r++) {
-      const before = await settledRss(child);
       const goal = open.length + plan.memConnections;
       // Ten at a time: fast, and no burst larger than a listener backlog.
       while (open.length < goal) {
@@ -89,7 +90,9 @@ export async function measureMemory(c: LabCase, target: Target, ref: SessionRef,
         open.push(...await Promise.all(Array.from({ length: n }, () => checkedSetup(c, target, ref, id(), true))));
       }
       if ((await child.connections()) !== open.length) throw new MoatError('MOAT_ERR_LAB_CHECK', 'the lab broker does not hold every connection opened');
-      perConn.push((await child.rss() - before) / plan.memConnections);
+      const after = await child.rss();
+      perConn.push((after - before) / plan.memConnections);
+      before = after;
     }
   } finally {
     for (const conn of open) conn.close();

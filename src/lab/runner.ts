@@ -69,7 +69,7 @@ export function labPlan(quick: boolean, repeat?: number): LabPlan {
   const r = repeat ?? (quick ? 2 : 5);
   if (!Number.isInteger(r) || r < 1) throw new MoatError('MOAT_ERR_CONFIG', `repeat must be a whole number ≥ 1 (got ${String(repeat)})`);
   return quick
-    ? { repeat: r, delayedSetups: 2, cpuBatch: 8, memConnections: 40, memRepeat: Math.min(r, 2), throughputMs: 200, throughputRepeat: 1, delayedParallel: 6 }
+    ? { repeat: r, delayedSetups: 2, cpuBatch: 8, memConnections: 40, memRepeat: Math.min(r, 2), throughputMs: 150, throughputRepeat: 1, delayedParallel: 6 }
     : { repeat: r, delayedSetups: r, cpuBatch: 20, memConnections: 200, memRepeat: Math.min(r, 3), throughputMs: 1000, throughputRepeat: Math.min(r, 3), delayedParallel: 4 };
 }
 
@@ -79,8 +79,13 @@ interface Context {
   creds: ClientCredentials;
   host: string;
   child?: ChildBroker;
-  /** A new broker child with the same listeners (memory is measured in one of its own). */
+  /**
+   * A new broker child with the same listeners (memory is measured in one of its own). The next one
+   * starts at once, so that it boots while this one is measured, not while the next row waits.
+   */
   freshChild?: () => Promise<ChildBroker>;
+  /** Closes the child started ahead that no row took. */
+  closeSpare?: () => Promise<void>;
   /** The port a row connects to; undefined when the target cannot do the mode (the string says why). */
   portFor(c: LabCase): number | string;
   progress(text: string): void;
@@ -107,7 +112,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
 
   let material: LabMaterial | undefined;
   let child: ChildBroker | undefined;
-  let ctx: Context;
+  let ctx: Context | undefined;
   // With --url the server has whatever key it has: one row per mode, without a key type.
   let cases: LabCase[];
   try {
@@ -127,6 +132,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
       repeat: plan.repeat, rtts, quick, results,
     };
   } finally {
+    await ctx?.closeSpare?.();
     await child?.close();
     await material?.remove();
   }
@@ -137,7 +143,28 @@ function builtInContext(m: LabMaterial, child: ChildBroker, plan: LabPlan, rtts:
     plan, rtts, progress, child, builtIn: true, host: '127.0.0.1',
     creds: { ca: m.ca, cert: m.device.cert, key: m.device.key, psk: m.psk, servername: 'localhost' },
     portFor: (c) => portIn(c, child.ports),
-    freshChild: () => startChildBroker(m, { memory: true }),
+    ...memoryChildren(m),
+  };
+}
+
+function memoryChildren(m: LabMaterial): Pick<Context, 'freshChild' | 'closeSpare'> {
+  let spare: Promise<ChildBroker> | undefined;
+  const start = (): Promise<ChildBroker> => {
+    const p = startChildBroker(m, { memory: true });
+    p.catch(() => undefined); // awaited by the row that takes it
+    return p;
+  };
+  return {
+    freshChild: () => {
+      const next = spare ?? start();
+      spare = start();
+      return next;
+    },
+    closeSpare: async () => {
+      const p = spare;
+      spare = undefined;
+      await (await p?.catch(() => undefined))?.close();
+    },
   };
 }
 

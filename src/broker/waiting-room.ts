@@ -2,7 +2,8 @@
  * Sockets the broker holds that have not sent a byte yet: a TLS health check, a port scanner, a
  * handshake flood. They cost a set entry and a deadline, not a Connection or a timer each: every one
  * waits the same connect timeout, so deadlines come in insertion order and one timer on the injected
- * clock, armed for the oldest, closes each at exactly its deadline.
+ * clock, armed for the oldest, closes each at exactly its deadline. (Should a wall clock step back,
+ * a socket held after the step waits behind older ones: its close is late by at most the step.)
  */
 import type { Clock } from './types.js';
 

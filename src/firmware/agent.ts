@@ -11,12 +11,19 @@
  *   waits for it, so no step sees a half-changed state. Chunks of no active release are dropped (they are
  *   retained: subscribing again brings them back).
  * - A manifest: the same release as the active or the last handled one (retained copy seen again) is
- *   ignored; any other replaces the campaign: the old staging is abandoned, then checkManifest (refused:
- *   status failed with the code, recorded as the last release so it is not retried until another manifest).
+ *   ignored. Any other is checked FIRST (signature, product, target, dates, newer than running, chunk
+ *   PUBLISH within this client's Maximum Packet Size); only one that passes replaces the active release
+ *   (its staging abandoned). A refused one never touches the active download: while a release downloads,
+ *   a refusal is logged and counted (`counters.refusedManifests`), the status stays downloading; with no
+ *   download, status failed with the code. A release not targeting this device is only logged (it is not
+ *   for us: no failed status). A refusal is remembered as the last release (not retried until another
+ *   manifest) only when the signature verified: a forged copy must not block the genuine manifest.
  * - Accepted: staging/<id>.part + .json; the exact topics of the missing chunks are subscribed, at most
  *   CHUNK_WINDOW at a time (refilled when half are in), each unsubscribed once received — so memory and the
- *   broker's queue hold a bounded number of chunks. Each chunk is checked (header index, length, SHA-256)
- *   before it is written; one bad chunk fails the release (MOAT_ERR_FW_CHUNK / _TOO_LARGE / _FORMAT).
+ *   broker's queue hold a bounded number of chunks. Each chunk is checked (header index, length, SHA-256
+ *   from the signed manifest) before it is written; one that does not match is noise from whoever can
+ *   publish on the topic: dropped, logged, counted (`counters.badChunks`), its topic stays subscribed for
+ *   the genuine (retained) one. Only local errors (staging I/O, a refused subscription) fail the release.
  * - Complete: the whole file's SHA-256 (MOAT_ERR_FW_IMAGE), status verified, atomic rename to
  *   ready/<product>-<version>.bin, 'installing' in state.json, the install hook (MOAT_ERR_FW_INSTALL: the
  *   image is removed), then the running version (monotonic) and the release installed in state.json,
@@ -38,8 +45,8 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClientErr, type MqttClient, type Message } from '../client/index.js';
 import { MoatError, isMoatError } from '../codec/index.js';
-import { chunkCount, chunkTopic, decodeChunk, parseChunkTopic, verifyChunk } from './chunks.js';
-import { parseEnvelope, type Envelope } from './envelope.js';
+import { CHUNK_HEADER_BYTES, chunkCount, chunkTopic, decodeChunk, parseChunkTopic, verifyChunk } from './chunks.js';
+import { parseEnvelope, verifyEnvelope, type Envelope } from './envelope.js';
 import { FwErr, fwError } from './errors.js';
 import { verifyImageFile } from './image.js';
 import { runInstallHook, type InstallHook } from './install-hook.js';
@@ -73,11 +80,18 @@ export interface AgentOptions {
   log?: (line: string) => void;
 }
 
+export interface AgentCounters {
+  refusedManifests: number;
+  badChunks: number;
+}
+
 export interface FirmwareAgent {
   /** The version the device runs (updated after a successful install). */
   readonly running: string;
   /** The last status published. */
   readonly status: FirmwareStatus;
+  /** Noise seen and dropped without touching the download (refused manifests, chunks that do not verify). */
+  readonly counters: AgentCounters;
   on(event: 'status', fn: (s: FirmwareStatus) => void): this;
   off(event: 'status', fn: (s: FirmwareStatus) => void): this;
   /** Stops handling messages, waits for the current step, saves the staging state. The client stays open. */
@@ -90,6 +104,8 @@ export const CHUNK_WINDOW = 64;
 const CHECKPOINT_MS = 1000;
 const STATUS_MIN_MS = 1000;
 const STATUS_MIN_PERCENT = 5;
+/** PUBLISH bytes besides topic and payload: fixed header ≤ 5, topic length 2, packet id 2, v5 properties (margin). */
+const PUBLISH_OVERHEAD = 5 + 2 + 2 + 32;
 const SIGNER_CODES: readonly string[] = [FwErr.unknownSigner, FwErr.revokedSigner];
 
 interface Active {
@@ -123,6 +139,9 @@ class Agent extends EventEmitter implements FirmwareAgent {
   private checkpointTimer: NodeJS.Timeout | undefined;
   /** A manifest refused for its signer: tried again when the trust list changes. */
   private signerRefused: Buffer | undefined;
+  /** Manifests refused and chunks dropped (not the signed bytes): counted, see `counters`. */
+  private refusedManifests = 0;
+  private badChunks = 0;
   private readonly client: MqttClient;
   private readonly now: () => number;
   private readonly stagingDir: string;
@@ -146,6 +165,10 @@ class Agent extends EventEmitter implements FirmwareAgent {
 
   get status(): FirmwareStatus {
     return this.current;
+  }
+
+  get counters(): AgentCounters {
+    return { refusedManifests: this.refusedManifests, badChunks: this.badChunks };
   }
 
   async start(): Promise<void> {
@@ -275,28 +298,84 @@ class Agent extends EventEmitter implements FirmwareAgent {
       }
       return;
     }
+    // The retained copy of the active release or of the last one handled: nothing new. A copy with the same
+    // payload but another (forged) signature lands here too, harmlessly: the key is the genuine release's.
     const key = releaseKey(raw);
     if (key === this.active?.checked.releaseId || key === this.state.lastRelease?.id) return;
-    if (this.active) {
-      this.log(`new manifest ${key}: abandoning release ${this.active.checked.releaseId}`);
-      await this.abandon();
-    }
+    // The new manifest is checked FIRST: only one that verifies replaces the active release, so nobody
+    // who can publish on the manifest topic can wipe a download by sending garbage.
+    let signed = false;
     let checked: CheckedManifest;
     try {
+      verifyEnvelope(raw, this.state.trust);
+      signed = true;
       checked = this.check(raw);
+      this.checkPacketSize(checked);
     } catch (e) {
       this.signerRefused = isMoatError(e) && SIGNER_CODES.includes(e.code) ? raw : undefined;
-      return this.fail(e, key);
+      return this.refuseManifest(e, signed ? key : undefined, raw);
     }
     this.signerRefused = undefined;
+    if (this.active) {
+      this.log(`new manifest ${checked.releaseId}: abandoning release ${this.active.checked.releaseId}`);
+      await this.abandon();
+    }
     const staging = await Staging.create(this.stagingDir, checked.releaseId, parseEnvelope(raw), checked.manifest)
-      .catch((e: unknown) => this.fail(e, key, checked.manifest.version));
+      .catch((e: unknown) => this.fail(e, checked.releaseId, checked.manifest.version));
     if (!staging) return;
     this.log(`release ${checked.releaseId}: version ${checked.manifest.version}, ${checked.manifest.size} bytes in ${checked.manifest.chunks.length} chunks`);
     this.active = { staging, checked, waiting: new Map(), done: [], cursor: 0 };
     this.lastProgress = { percent: -1, at: 0 };
     this.publishProgress(true);
     this.refill();
+  }
+
+  /**
+   * A manifest refused before it became the active release. It never touches the active download. A
+   * manifest not targeting this device is none of its business: logged only. While another release is
+   * downloading, any refusal is logged and counted, the status stays `downloading`. Otherwise status
+   * failed; remembered (not retried) only when its signature verified (`releaseId` given): an unsigned
+   * or forged copy must not block the genuine manifest with the same payload.
+   */
+  private async refuseManifest(e: unknown, releaseId: string | undefined, raw: Buffer): Promise<undefined> {
+    const code = isMoatError(e) ? e.code : FwErr.format;
+    const reason = e instanceof Error ? e.message : String(e);
+    const id = releaseId ?? releaseKey(raw);
+    this.refusedManifests++;
+    this.log(`manifest ${id} refused${releaseId ? '' : ' (signature not verified)'}: ${code} ${reason}`);
+    if (code === FwErr.target) return undefined;
+    if (this.active) return undefined;
+    if (releaseId) {
+      const version = this.signedVersion(raw);
+      this.state = { ...this.state, lastRelease: { id: releaseId, state: 'failed', code, reason, ...(version ? { version } : {}) } };
+      await saveAgentState(this.o.stateDir, this.state).catch((err: unknown) => this.log(String(err)));
+    }
+    this.publish({ state: 'failed', release: id, running: this.state.running, code, reason });
+    return undefined;
+  }
+
+  /** The version a signed manifest claims, if it says one (for the status of a refusal). */
+  private signedVersion(raw: Buffer): string | undefined {
+    try {
+      const v = (JSON.parse(Buffer.from(parseEnvelope(raw).payload, 'base64').toString('utf8')) as { version?: unknown }).version;
+      return typeof v === 'string' ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A chunk PUBLISH (topic + 8-byte header + chunkSize + fixed header, topic length, packet id, properties)
+   * over the Maximum Packet Size this client announced would be discarded by the broker for us
+   * [MQTT-3.1.2-25]: the download would hang at 0 %. Refused up front instead.
+   */
+  private checkPacketSize(c: CheckedManifest): void {
+    const max = this.client.options.maximumPacketSize ?? 1_048_576;
+    const topic = chunkTopic(this.o.product, c.releaseId, Math.max(0, chunkCount(c.manifest) - 1));
+    const need = PUBLISH_OVERHEAD + Buffer.byteLength(topic) + CHUNK_HEADER_BYTES + c.manifest.chunkSize;
+    if (need > max) {
+      throw fwError(FwErr.tooLarge, `a chunk PUBLISH of ${need} bytes is over this client's Maximum Packet Size of ${max}`);
+    }
   }
 
   private async onTrust(raw: Buffer): Promise<void> {
@@ -322,10 +401,12 @@ class Agent extends EventEmitter implements FirmwareAgent {
       }
     }
     const again = this.signerRefused;
-    if (again && this.state.lastRelease?.id === releaseKey(again)) {
-      const { lastRelease: _, ...rest } = this.state;
-      this.state = rest;
+    if (again) {
       this.signerRefused = undefined;
+      if (this.state.lastRelease?.id === releaseKey(again) && this.state.lastRelease.state === 'failed') {
+        const { lastRelease: _, ...rest } = this.state;
+        this.state = rest;
+      }
       await this.onManifest(again);
     }
   }
@@ -341,19 +422,28 @@ class Agent extends EventEmitter implements FirmwareAgent {
   private async onChunk(releaseId: string, index: number, payload: Buffer): Promise<void> {
     const a = this.active;
     if (!a || a.checked.releaseId !== releaseId || payload.length === 0) return; // empty: a deleted chunk
+    if (a.staging.has(index)) return;
+    const m = a.checked.manifest;
+    let data: Buffer;
+    try {
+      data = decodeChunk(payload, index).data;
+      verifyChunk(m, index, data);
+    } catch (e) {
+      // Not the chunk the signed manifest lists: noise from whoever can publish on the topic. Dropped; its
+      // topic stays subscribed, so the genuine (retained) chunk still comes (on the next resubscribe).
+      this.badChunks++;
+      this.log(`release ${releaseId}: chunk ${index} dropped: ${isMoatError(e) ? e.code : ''} ${(e as Error).message}`);
+      return;
+    }
     const topic = a.waiting.get(index);
     if (topic !== undefined) {
       a.waiting.delete(index);
       a.done.push(topic);
     }
-    if (a.staging.has(index)) return;
-    const m = a.checked.manifest;
     try {
-      const { data } = decodeChunk(payload, index);
-      verifyChunk(m, index, data);
       await a.staging.write(index, data);
     } catch (e) {
-      return this.fail(e, releaseId, m.version);
+      return this.fail(e, releaseId, m.version); // a local error: this device cannot stage the release
     }
     if (a.staging.complete) return this.finish(a);
     this.publishProgress(false);
@@ -453,7 +543,12 @@ class Agent extends EventEmitter implements FirmwareAgent {
     const code = isMoatError(e) ? e.code : FwErr.staging;
     const reason = e instanceof Error ? e.message : String(e);
     this.log(`release ${releaseId} refused: ${code} ${reason}`);
-    if (this.active?.checked.releaseId === releaseId) await this.abandon();
+    if (this.active && this.active.checked.releaseId !== releaseId) {
+      // Never wipe another release's download (its staging is all that is in staging/).
+      this.log(`release ${releaseId} refused while ${this.active.checked.releaseId} downloads: ${code} ${reason}`);
+      return undefined;
+    }
+    if (this.active) await this.abandon();
     await clearStaging(this.stagingDir).catch(() => {});
     this.state = { ...this.state, lastRelease: { id: releaseId, state: 'failed', code, reason, ...(version ? { version } : {}) } };
     await saveAgentState(this.o.stateDir, this.state).catch((err: unknown) => this.log(String(err)));

@@ -41,4 +41,4 @@ export {
 export {
   watchCampaign, type CampaignFailure, type CampaignSnapshot, type CampaignSummary, type DeviceProgress, type WatchCampaignOptions,
 } from './progress.js';
-export { startAgent, type AgentOptions, type FirmwareAgent, type InstallHook } from './agent.js';
+export { startAgent, type AgentCounters, type AgentOptions, type FirmwareAgent, type InstallHook } from './agent.js';

@@ -6,7 +6,7 @@
  *
  * A status counts for this campaign when it names this release (or, without a release id, this version).
  * An old retained status of another release (a device that has not seen the manifest yet) is shown but
- * never ends the campaign. Who must finish:
+ * never ends the campaign; nor does a failed MOAT_ERR_FW_TARGET (a device the release is not for). Who must finish:
  *   devices: [...]   exactly those devices; done when every one is installed or failed for this release;
  *   expect: N        done once N devices are installed or failed for this release;
  *   neither          every device seen working on this release; only the timeout (or the signal) ends it.
@@ -14,6 +14,7 @@
  * `missing`); when the signal aborts, they are `pending`. Malformed statuses are counted, never shown.
  */
 import type { Message } from '../client/index.js';
+import { FwErr } from './errors.js';
 import type { FwClient } from './publisher.js';
 import { isTerminal, parseStatus, type FirmwareStatus } from './status.js';
 import { assertProduct, isValidDeviceId, statusFilter } from './topics.js';
@@ -87,7 +88,10 @@ export async function watchCampaign(o: WatchCampaignOptions): Promise<CampaignSu
   const statuses = new Map<string, FirmwareStatus>();
   let malformed = 0;
 
-  const isCurrent = (s: FirmwareStatus): boolean => (s.release !== undefined ? s.release === o.releaseId : s.version === o.version);
+  // A device outside the release's target is not part of the campaign: today's agent ignores such a
+  // manifest; an older one reported failed MOAT_ERR_FW_TARGET, which must not count as a failure either.
+  const isCurrent = (s: FirmwareStatus): boolean =>
+    s.code !== FwErr.target && (s.release !== undefined ? s.release === o.releaseId : s.version === o.version);
   const isDone = (s: FirmwareStatus | undefined): boolean => s !== undefined && isCurrent(s) && isTerminal(s);
   const progress = (deviceId: string): DeviceProgress => {
     const status = statuses.get(deviceId);

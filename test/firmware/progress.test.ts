@@ -104,3 +104,11 @@ test('a status without a release id counts by version; an abort leaves the unfin
   });
   assert.deepEqual([summary.installed, summary.pending, summary.timedOut, summary.complete], [['v'], ['w'], [], false]);
 });
+
+test('a device outside the release\'s target (failed MOAT_ERR_FW_TARGET, from an older agent) is not counted', async () => {
+  const product = 'prog-target';
+  await status(product, 'in', { state: 'installed', release: RID, version: '4.0' });
+  await status(product, 'out', { state: 'failed', release: RID, version: '4.0', code: 'MOAT_ERR_FW_TARGET' });
+  const summary = await watchCampaign({ client: watcher, product, releaseId: RID, version: '4.0', timeoutMs: 300 });
+  assert.deepEqual([summary.installed, summary.failed, summary.timedOut], [['in'], [], []]);
+});

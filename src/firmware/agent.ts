@@ -9,7 +9,10 @@
  *   on connect; the trust list first, so that a manifest signed by a newly trusted key is not refused).
  * - Every message goes through one serial queue: a chunk that arrives while a manifest is being handled
  *   waits for it, so no step sees a half-changed state. Chunks of no active release are dropped (they are
- *   retained: subscribing again brings them back).
+ *   retained: subscribing again brings them back). Back-pressure: manifest and trust messages not yet
+ *   handled are coalesced (only the latest of each kind is handled); chunk bytes in the queue are capped
+ *   (maxQueuedChunkBytes): a chunk over the cap is dropped (`counters.queueDrops`) and its topic subscribed
+ *   again once the queue drained, which makes the broker send the retained chunk again.
  * - A manifest: the same release as the active or the last handled one (retained copy seen again) is
  *   ignored. Any other is checked FIRST (signature, product, target, dates, newer than running, chunk
  *   PUBLISH within this client's Maximum Packet Size); only one that passes replaces the active release
@@ -75,6 +78,11 @@ export interface AgentOptions {
   /** default 64 MiB */
   maxImageBytes?: number;
   install: InstallHook;
+  /**
+   * Chunk payload bytes waiting in the serial queue at most (default 16 MiB); beyond it a chunk is dropped
+   * and its topic subscribed again once the queue drained (the broker sends the retained chunk again).
+   */
+  maxQueuedChunkBytes?: number;
   /** ms since the epoch: manifest dates and status times; default Date.now */
   now?: () => number;
   log?: (line: string) => void;
@@ -83,6 +91,8 @@ export interface AgentOptions {
 export interface AgentCounters {
   refusedManifests: number;
   badChunks: number;
+  /** Chunks dropped because the queue held maxQueuedChunkBytes already (asked for again later). */
+  queueDrops: number;
 }
 
 export interface FirmwareAgent {
@@ -106,6 +116,7 @@ const STATUS_MIN_MS = 1000;
 const STATUS_MIN_PERCENT = 5;
 /** PUBLISH bytes besides topic and payload: fixed header ≤ 5, topic length 2, packet id 2, v5 properties (margin). */
 const PUBLISH_OVERHEAD = 5 + 2 + 2 + 32;
+const DEFAULT_MAX_QUEUED_CHUNK_BYTES = 16 * 1024 * 1024;
 const SIGNER_CODES: readonly string[] = [FwErr.unknownSigner, FwErr.revokedSigner];
 
 interface Active {
@@ -142,6 +153,14 @@ class Agent extends EventEmitter implements FirmwareAgent {
   /** Manifests refused and chunks dropped (not the signed bytes): counted, see `counters`. */
   private refusedManifests = 0;
   private badChunks = 0;
+  private queueDrops = 0;
+  /** The latest manifest / trust message not yet handled: only the latest of each is worth handling. */
+  private pendingManifest: Buffer | undefined;
+  private pendingTrust: Buffer | undefined;
+  /** Chunk payload bytes in the queue, and the topics of chunks dropped over the cap (to subscribe again). */
+  private queuedChunkBytes = 0;
+  private readonly overflowed = new Set<string>();
+  private readonly maxQueuedChunkBytes: number;
   private readonly client: MqttClient;
   private readonly now: () => number;
   private readonly stagingDir: string;
@@ -153,6 +172,7 @@ class Agent extends EventEmitter implements FirmwareAgent {
     super();
     this.client = o.client;
     this.now = o.now ?? Date.now;
+    this.maxQueuedChunkBytes = o.maxQueuedChunkBytes ?? DEFAULT_MAX_QUEUED_CHUNK_BYTES;
     this.stagingDir = join(o.stateDir, 'staging');
     this.readyDir = join(o.stateDir, 'ready');
     this.topics = { manifest: manifestTopic(o.product), trust: trustTopic(o.product), status: statusTopic(o.product, o.deviceId) };
@@ -168,7 +188,7 @@ class Agent extends EventEmitter implements FirmwareAgent {
   }
 
   get counters(): AgentCounters {
-    return { refusedManifests: this.refusedManifests, badChunks: this.badChunks };
+    return { refusedManifests: this.refusedManifests, badChunks: this.badChunks, queueDrops: this.queueDrops };
   }
 
   async start(): Promise<void> {
@@ -270,14 +290,60 @@ class Agent extends EventEmitter implements FirmwareAgent {
     this.queue = this.queue.then(() => (this.closed ? undefined : job())).catch((e: unknown) => this.log(`firmware agent: ${String(e)}`));
   }
 
+  /**
+   * Back-pressure: manifest and trust messages are coalesced (one job each in the queue; it handles the
+   * latest one received), so a flood of them holds one payload each, not a queue. Chunk bytes in the
+   * queue are capped: a chunk over the cap is dropped and its topic subscribed again once the queue has
+   * drained — the chunk is retained, so the broker sends it again on that SUBSCRIBE [MQTT-3.3.1-9].
+   */
   private route(m: Message): void {
-    if (m.topic === this.topics.manifest) return this.enqueue(() => this.onManifest(m.payload));
-    if (m.topic === this.topics.trust) return this.enqueue(() => this.onTrust(m.payload));
+    if (m.topic === this.topics.manifest) {
+      const queued = this.pendingManifest !== undefined;
+      this.pendingManifest = m.payload;
+      if (!queued) this.enqueue(() => this.takePending('manifest'));
+      return;
+    }
+    if (m.topic === this.topics.trust) {
+      const queued = this.pendingTrust !== undefined;
+      this.pendingTrust = m.payload;
+      if (!queued) this.enqueue(() => this.takePending('trust'));
+      return;
+    }
     const c = parseChunkTopic(m.topic);
     // Only the active release's chunks are queued: anything else is dropped before it holds memory.
     if (c && c.product === this.o.product && c.releaseId === this.active?.checked.releaseId) {
-      this.enqueue(() => this.onChunk(c.releaseId, c.index, m.payload));
+      const n = m.payload.length;
+      if (this.queuedChunkBytes + n > this.maxQueuedChunkBytes && this.queuedChunkBytes > 0) {
+        this.queueDrops++;
+        this.overflowed.add(m.topic);
+        return;
+      }
+      this.queuedChunkBytes += n;
+      this.enqueue(async () => {
+        this.queuedChunkBytes -= n;
+        await this.onChunk(c.releaseId, c.index, m.payload);
+        this.askAgain();
+      });
     }
+  }
+
+  private takePending(kind: 'manifest' | 'trust'): Promise<void> {
+    const raw = kind === 'manifest' ? this.pendingManifest : this.pendingTrust;
+    if (kind === 'manifest') this.pendingManifest = undefined;
+    else this.pendingTrust = undefined;
+    if (raw === undefined) return Promise.resolve();
+    return kind === 'manifest' ? this.onManifest(raw) : this.onTrust(raw);
+  }
+
+  /** The queue has drained to half the cap: subscribe again to the chunks dropped over it, still missing. */
+  private askAgain(): void {
+    const a = this.active;
+    if (this.overflowed.size === 0 || this.queuedChunkBytes > this.maxQueuedChunkBytes / 2) return;
+    const waiting = new Set(a ? a.waiting.values() : []);
+    const topics = [...this.overflowed].filter((t) => waiting.has(t));
+    this.overflowed.clear();
+    if (topics.length === 0) return;
+    this.client.subscribe(topics, { qos: 1, bufferSize: 1 }).then((sub) => sub.close(), (e: unknown) => this.log(`chunk subscription failed: ${String(e)}`));
   }
 
   private check(envelope: Buffer | Envelope): CheckedManifest {

@@ -116,3 +116,38 @@ test('a chunk size whose PUBLISH exceeds the Maximum Packet Size the device anno
   const big = await device(t, product, { maximumPacketSize: 64 * 1024 + 200 });
   assert.equal((await waitStatus(big.agent, terminal)).state, 'installed');
 });
+
+test('chunks over the queue cap are dropped and asked for again: the release still completes', async (t) => {
+  const product = 'noise-cap';
+  const rel = makeRelease(signer, { product, version: '2.0.0' }); // 21 chunks of 1 KiB, all retained
+  await publishRelease(pusher, rel);
+  const d = await device(t, product, { maxQueuedChunkBytes: 3 * 1032 });
+  const s = await waitStatus(d.agent, terminal);
+  assert.deepEqual({ state: s.state, release: s.release }, { state: 'installed', release: rel.releaseId });
+  assert.ok(d.agent.counters.queueDrops > 0, 'the 21 retained chunks came at once: some were over the cap');
+  assert.equal(d.agent.counters.badChunks, 0);
+});
+
+test('manifests received while the queue is busy are coalesced: only the latest is handled', async (t) => {
+  const product = 'noise-coalesce';
+  const rel = makeRelease(signer, { product, version: '2.0.0' });
+  let release!: () => void;
+  const hookHeld = new Promise<void>((r) => { release = r; });
+  let entered!: () => void;
+  const inHook = new Promise<void>((r) => { entered = r; });
+  await publishRelease(pusher, rel);
+  const d = await device(t, product, { install: async () => { entered(); await hookHeld; } });
+  await inHook; // the queue is busy with the install step
+  const observer = await connect(b.url, { reconnect: false });
+  t.after(() => observer.end());
+  const sub = await observer.subscribe(`fw/${product}/manifest`, { qos: 1 });
+  for (let i = 0; i < 20; i++) await pusher.publish(`fw/${product}/manifest`, Buffer.from(`garbage ${i}`), { qos: 1 });
+  let seen = 0;
+  for await (const m of sub) if (m.payload.toString().startsWith('garbage') && ++seen === 20) break;
+  await new Promise((r) => setTimeout(r, 200)); // the device's copies arrive alongside the observer's
+  release();
+  assert.equal((await waitStatus(d.agent, terminal)).state, 'installed');
+  await until(() => d.agent.counters.refusedManifests >= 1);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(d.agent.counters.refusedManifests, 1, 'one job for the 20 manifests queued behind the hook');
+});

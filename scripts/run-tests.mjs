@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
 const TEST_TIMEOUT_MS = 180_000;
-const RUN_TIMEOUT_MS = Number(process.env.MOAT_TEST_RUN_TIMEOUT_MS ?? 30 * 60_000);
+const RUN_TIMEOUT_MS = Number(process.env.TEST_RUN_TIMEOUT_MS ?? 30 * 60_000);
 
 function collect(dir) {
   const out = [];
@@ -26,10 +26,11 @@ const files = collect('.build/test').sort();
 const filter = process.argv.slice(2);
 const selected = filter.length ? files.filter((f) => filter.some((x) => f.includes(x))) : files;
 // Tests that need OpenSSL in FIPS mode run in a process of their own, started with the FIPS provider
-// (MOAT_FIPS_CNF: the openssl.cnf from scripts/fips-provider.sh; .ci/run builds it). Without it they
+// (FIPS_OPENSSL_CNF — not MOAT_…: the broker refuses unknown MOAT_ variables — the openssl.cnf from
+// scripts/fips-provider.sh; .ci/run builds it). Without it they
 // run with the others and skip themselves.
 const FIPS_FILE = /tls-fips-on\.test\.js$/;
-const fipsCnf = process.env.MOAT_FIPS_CNF;
+const fipsCnf = process.env.FIPS_OPENSSL_CNF;
 const phases = fipsCnf
   ? [
     { files: selected.filter((f) => !FIPS_FILE.test(f)), flags: [], results: '.build/test-results.jsonl' },

@@ -2,7 +2,7 @@
  * The `fips: true` listener with OpenSSL really in FIPS mode. Runs only when Node was started with
  * the FIPS provider loaded (scripts/fips-provider.sh builds it):
  *   node --openssl-config="$(bash scripts/fips-provider.sh DIR)" --enable-fips --test …/tls-fips-on.test.js
- * (scripts/run-tests.mjs does that when MOAT_FIPS_CNF names the openssl.cnf; .ci/run sets it.)
+ * (scripts/run-tests.mjs does that when FIPS_OPENSSL_CNF names the openssl.cnf; .ci/run sets it.)
  * Without that it is skipped; the refusal path is covered in tls-profiles.test.ts.
  * OpenSSL 3.0's FIPS provider itself still offers X25519 (fipsprov.c lists it), so refusing X25519 is
  * Moat's job (the profile's ecdhCurve): with X25519 put back in the profile, tests 2, 3 and 5 fail.
@@ -15,9 +15,9 @@ import { connect, type ConnectionOptions } from 'node:tls';
 import { createHash, getFips } from 'node:crypto';
 import { issue, makeCa, sClient, startTlsBroker, tempDir, writeFiles, type TlsBroker } from '../support/test-pki.js';
 
-// Skipped only where no FIPS provider was set up: with MOAT_FIPS_CNF set (CI), a process that is not
+// Skipped only where no FIPS provider was set up: with FIPS_OPENSSL_CNF set (CI), a process that is not
 // in FIPS mode fails these tests instead of skipping them.
-const skip = getFips() !== 1 && !process.env.MOAT_FIPS_CNF && 'OpenSSL is not in FIPS mode (see scripts/fips-provider.sh)';
+const skip = getFips() !== 1 && !process.env.FIPS_OPENSSL_CNF && 'OpenSSL is not in FIPS mode (see scripts/fips-provider.sh)';
 let ca: string;
 let modern: TlsBroker;
 let compatible: TlsBroker;

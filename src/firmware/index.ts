@@ -11,7 +11,7 @@ export {
 } from './keys.js';
 export { encodeEnvelope, parseEnvelope, signEnvelope, verifyEnvelope, type Envelope, type KeySet } from './envelope.js';
 export {
-  TRUST_TYPE, acceptTrustUpdate, createTrustList, encodeTrustList, loadTrustFile, parseTrustList, signTrustList, trustedKey,
+  MAX_TRUST_SEQUENCE_STEP, TRUST_TYPE, acceptTrustUpdate, createTrustList, encodeTrustList, loadTrustFile, parseTrustList, signTrustList, trustedKey,
   type TrustList, type TrustedKey,
 } from './trust.js';
 export { hashImage, imageChunks, verifyImageFile } from './image.js';

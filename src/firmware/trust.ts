@@ -11,7 +11,8 @@
  *   signTrustList(list, signer)                   → Envelope
  *   acceptTrustUpdate(current, envelope)          → the new TrustList; refusals: FORMAT, REVOKED_SIGNER,
  *                                                   UNKNOWN_SIGNER, SIGNATURE, TRUST_SEQUENCE (sequence ≤ current,
- *                                                   which also covers the retained copy seen again on reconnect)
+ *                                                   which also covers the retained copy seen again on reconnect,
+ *                                                   or > current + MAX_TRUST_SEQUENCE_STEP)
  */
 import { readFile } from 'node:fs/promises';
 import { FwErr, fwError } from './errors.js';
@@ -98,10 +99,21 @@ export function signTrustList(list: TrustList, signer: SignerKey): Envelope {
   return signEnvelope(encodeTrustList(parseTrustList(list)), signer);
 }
 
+/**
+ * How far one signed update may move the sequence. Without a bound, a thief of a pinned key could sign a
+ * list with sequence 2^53 − 1: no pin could ever be greater, so the device could not be re-pinned. With
+ * it, each of their updates gains at most 2^20; an operator re-pins with a sequence far above (see
+ * docs/firmware.md, "Re-pinning").
+ */
+export const MAX_TRUST_SEQUENCE_STEP = 2 ** 20;
+
 export function acceptTrustUpdate(current: TrustList, update: Buffer | string | Envelope): TrustList {
   const next = parseTrustList(verifyEnvelope(update, current));
   if (next.sequence <= current.sequence) {
     throw fwError(FwErr.trustSequence, `trust list sequence ${next.sequence} is not greater than the current ${current.sequence}`);
+  }
+  if (next.sequence > current.sequence + MAX_TRUST_SEQUENCE_STEP) {
+    throw fwError(FwErr.trustSequence, `trust list sequence ${next.sequence} jumps more than ${MAX_TRUST_SEQUENCE_STEP} past the current ${current.sequence}`);
   }
   return next;
 }

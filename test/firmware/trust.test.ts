@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  acceptTrustUpdate, createTrustList, encodeEnvelope, encodeTrustList, FwErr, generateSigner, loadTrustFile,
+  MAX_TRUST_SEQUENCE_STEP, acceptTrustUpdate, createTrustList, encodeEnvelope, encodeTrustList, FwErr, generateSigner, loadTrustFile,
   parseTrustList, signEnvelope, signTrustList, trustedKey, verifyEnvelope, writeSignerFiles,
 } from '../../src/firmware/index.js';
 
@@ -62,6 +62,16 @@ test('a trust update with an equal or lower sequence is refused with MOAT_ERR_FW
   const current = createTrustList([root], { sequence: 4 });
   for (const sequence of [4, 3, 1]) {
     assert.throws(() => acceptTrustUpdate(current, signTrustList(createTrustList([root], { sequence }), root)), { code: FwErr.trustSequence });
+  }
+});
+
+test('a trust update that jumps the sequence more than MAX_TRUST_SEQUENCE_STEP is refused (a stolen key cannot make re-pinning impossible)', () => {
+  const root = generateSigner();
+  const current = createTrustList([root], { sequence: 4 });
+  const update = (sequence: number) => signTrustList(createTrustList([root], { sequence }), root);
+  assert.equal(acceptTrustUpdate(current, update(4 + MAX_TRUST_SEQUENCE_STEP)).sequence, 4 + MAX_TRUST_SEQUENCE_STEP);
+  for (const sequence of [5 + MAX_TRUST_SEQUENCE_STEP, Number.MAX_SAFE_INTEGER]) {
+    assert.throws(() => acceptTrustUpdate(current, update(sequence)), { code: FwErr.trustSequence });
   }
 });
 

@@ -9,10 +9,12 @@
  *   loadPublicKey(pemPath)                     → PublicSignerKey
  *   publicKeyFromSpki(der) / spkiOf(key)       → SPKI DER ⇄ PublicSignerKey
  *   keyIdOf(publicKey), algOf(key)
- * Failures: MOAT_ERR_FW_KEY (unreadable or unparsable file, unsupported key type, file exists without force).
+ * Failures: MOAT_ERR_FW_KEY (unreadable or unparsable file, unsupported key type, file exists without force, a
+ * private key PEM given to loadPublicKey). The private key file is written via an O_EXCL 0600 temp file + rename.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FwErr, fwError } from './errors.js';
 
@@ -85,14 +87,43 @@ export async function loadSigner(privatePemPath: string): Promise<SignerKey> {
   return { ...publicSigner(createPublicKey(privateKey)), privateKey };
 }
 
-/** A public key from SPKI PEM; a private key PEM is accepted too (its public half is taken). */
+/**
+ * A public key from SPKI PEM. A private key PEM is refused: where a public key is expected (a device's
+ * pin, a trust list) a private key is a mistake that would copy the signing secret onto every device.
+ */
 export async function loadPublicKey(pemPath: string): Promise<PublicSignerKey> {
   const pem = await readKeyFile(pemPath);
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem)) {
+    throw fwError(FwErr.key, `${pemPath} holds a PRIVATE key: give its public half (<name>.pub), never the private key, to pins and trust lists`);
+  }
   try {
     return publicSigner(createPublicKey({ key: pem, format: 'pem' }));
   } catch (e) {
     if ((e as { code?: string }).code === FwErr.key) throw e;
     throw fwError(FwErr.key, `${pemPath} is not a PEM public key`, e);
+  }
+}
+
+/**
+ * The private key goes into a fresh temp file created 0600 with O_EXCL (never an existing file or a
+ * symlink's target, so never readable by others for an instant), then is renamed into place: with force
+ * over the old file (rename replaces a symlink itself, never follows it), without force only if nothing
+ * is there (link(2) fails with EEXIST, atomically).
+ */
+async function writePrivateFile(path: string, pem: string | Buffer, force: boolean): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const h = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    await h.writeFile(pem);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  try {
+    if (force) await rename(tmp, path);
+    else await link(tmp, path);
+  } finally {
+    if (!force) await rm(tmp, { force: true });
   }
 }
 
@@ -107,10 +138,8 @@ export async function writeSignerFiles(
   let wrotePrivate = false;
   try {
     await mkdir(dir, { recursive: true });
-    await writeFile(privatePath, key.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag });
+    await writePrivateFile(privatePath, key.privateKey.export({ format: 'pem', type: 'pkcs8' }), opts.force === true);
     wrotePrivate = true;
-    // An overwritten file keeps its old mode: set it explicitly.
-    await chmod(privatePath, 0o600);
     await writeFile(publicPath, key.publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644, flag });
   } catch (e) {
     // Never leave a private key without its public half (the pair would not match a later keygen).

@@ -7,7 +7,7 @@
  *   createTrustList(keys, {sequence?, revoked?})  → TrustList (sequence 1 by default)
  *   parseTrustList(bytes | object)                → TrustList   (MOAT_ERR_FW_FORMAT; keyId and alg checked against the key)
  *   encodeTrustList(list)                         → Buffer
- *   loadTrustFile(path)                           → TrustList: a trust list JSON, or one SPKI/private PEM key (sequence 1)
+ *   loadTrustFile(path)                           → TrustList: a trust list JSON, or one SPKI PEM public key (sequence 1; a private key PEM is refused, MOAT_ERR_FW_KEY)
  *   signTrustList(list, signer)                   → Envelope
  *   acceptTrustUpdate(current, envelope)          → the new TrustList; refusals: FORMAT, REVOKED_SIGNER,
  *                                                   UNKNOWN_SIGNER, SIGNATURE, TRUST_SEQUENCE (sequence ≤ current,

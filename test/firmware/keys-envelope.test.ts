@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  algOf, createTrustList, encodeEnvelope, FwErr, generateSigner, keyIdOf, loadPublicKey, loadSigner, parseEnvelope,
+  algOf, createTrustList, encodeEnvelope, FwErr, generateSigner, keyIdOf, loadPublicKey, loadSigner, loadTrustFile, parseEnvelope,
   signEnvelope, verifyEnvelope, writeSignerFiles, type SignerAlg,
 } from '../../src/firmware/index.js';
 
@@ -97,6 +97,26 @@ test('the key id is the same for a key and for its PEM-loaded public half', asyn
   const dir = await mkdtemp(join(tmpdir(), 'fwcore-keys-'));
   const key = generateSigner('ecdsa-p256-sha256');
   const { privatePath } = await writeSignerFiles(key, dir, { name: 'release' });
-  // A private key PEM given where a public key is expected yields its public half.
-  assert.equal((await loadPublicKey(privatePath)).keyId, keyIdOf(key.publicKey));
+  assert.equal((await loadPublicKey(join(dir, 'release.pub'))).keyId, keyIdOf(key.publicKey));
+  // A private key PEM where a public key is expected (a pin, a trust list) is refused: never copy it out.
+  await assert.rejects(loadPublicKey(privatePath), { code: FwErr.key });
+  await assert.rejects(loadTrustFile(privatePath), { code: FwErr.key });
+});
+
+test('with force, the private key replaces a symlink (never writes through it) and an old 0644 file ends 0600', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fwcore-keys-'));
+  const outside = join(dir, 'outside.txt');
+  await writeFile(outside, 'untouched', { mode: 0o644 });
+  await symlink(outside, join(dir, 'signer.key'));
+  await writeFile(join(dir, 'signer.pub'), 'old', { mode: 0o644 });
+  const key = generateSigner();
+  const { privatePath } = await writeSignerFiles(key, dir, { force: true });
+  assert.equal(await readFile(outside, 'utf8'), 'untouched');
+  assert.ok(!(await lstat(privatePath)).isSymbolicLink());
+  assert.equal((await stat(privatePath)).mode & 0o777, 0o600);
+  assert.equal((await loadSigner(privatePath)).keyId, key.keyId);
+  assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.tmp')), []);
+  // Without force an existing file (or symlink) is never replaced.
+  await assert.rejects(writeSignerFiles(generateSigner(), dir), { code: FwErr.key });
+  assert.equal((await loadSigner(privatePath)).keyId, key.keyId);
 });

@@ -8,6 +8,16 @@ import { formatTable, type Cell } from '../ssh/table.js';
 
 const short = (release: string | undefined): string | undefined => release?.slice(0, 8);
 
+/**
+ * Device ids and status fields come from whoever may publish on fw/<product>/status/#: C0 and C1 control
+ * characters (ESC, CSI, BEL, …) are shown as '?', so a status cannot drive the operator's terminal.
+ */
+export function printable<T extends Cell>(cell: T): T {
+  // eslint-disable-next-line no-control-regex
+  return (typeof cell === 'string' ? cell.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?') : cell) as T;
+}
+const printableRows = (rows: Cell[][]): Cell[][] => rows.map((r) => r.map(printable));
+
 function detail(s: FirmwareStatus | undefined): string | undefined {
   if (!s) return undefined;
   if (s.state === 'failed') return s.code ?? s.reason;
@@ -27,7 +37,7 @@ function stateOf(d: DeviceProgress): string {
 }
 
 export function progressRows(devices: DeviceProgress[]): Cell[][] {
-  return devices.map((d) => [d.deviceId, stateOf(d), percent(d.current ? d.status : undefined), detail(d.status)]);
+  return printableRows(devices.map((d) => [d.deviceId, stateOf(d), percent(d.current ? d.status : undefined), detail(d.status)]));
 }
 
 const seconds = (ms: number): string => `${Math.round(ms / 1000)}s`;
@@ -35,7 +45,7 @@ const seconds = (ms: number): string => `${Math.round(ms / 1000)}s`;
 export function progressLine(s: CampaignSnapshot): string {
   const parts = [`${s.installed} installed`, `${s.failed} failed`, `${s.remaining} to go`];
   if (s.malformed) parts.push(`${s.malformed} malformed status${s.malformed > 1 ? 'es' : ''}`);
-  return `release ${short(s.releaseId)} (${s.version}): ${parts.join(', ')} · ${seconds(s.elapsedMs)}`;
+  return printable(`release ${short(s.releaseId)} (${s.version}): ${parts.join(', ')} · ${seconds(s.elapsedMs)}`);
 }
 
 export interface ProgressView {
@@ -93,7 +103,7 @@ export function summaryTable(s: CampaignSummary): string {
     ...(s.pending.length ? [`${s.pending.length} pending`] : []), ...(s.missing ? [`${s.missing} never heard from`] : []),
     ...(s.malformed ? [`${s.malformed} malformed statuses ignored`] : []),
   ];
-  return `${rows.length ? formatTable(['DEVICE', 'RESULT', 'DETAIL'], rows) : ''}${counts.join(', ')}\n`;
+  return `${rows.length ? formatTable(['DEVICE', 'RESULT', 'DETAIL'], printableRows(rows)) : ''}${counts.join(', ')}\n`;
 }
 
 /** `moat fw status`: every retained status, sorted by device. */
@@ -103,5 +113,5 @@ export function statusTable(statuses: Array<[string, FirmwareStatus]>, currentRe
     s.release === undefined ? undefined : `${short(s.release)}${currentRelease !== undefined && s.release !== currentRelease ? ' (old)' : ''}`,
     s.code, s.at,
   ]);
-  return formatTable(['DEVICE', 'STATE', 'PERCENT', 'VERSION', 'RUNNING', 'RELEASE', 'CODE', 'AT'], rows);
+  return formatTable(['DEVICE', 'STATE', 'PERCENT', 'VERSION', 'RUNNING', 'RELEASE', 'CODE', 'AT'], printableRows(rows));
 }

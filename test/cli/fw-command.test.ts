@@ -16,7 +16,7 @@ import {
   FwErr, checkManifest, chunkTopic, decodeChunk, encodeEnvelope, loadPublicKey, loadTrustFile, manifestTopic, parseEnvelope,
   parseTrustList, releaseIdOf, type TrustList,
 } from '../../src/firmware/index.js';
-import { progressView } from '../../src/cli/fw-progress-view.js';
+import { progressView, statusTable, summaryTable } from '../../src/cli/fw-progress-view.js';
 import type { CampaignSnapshot } from '../../src/firmware/index.js';
 import { startBroker, type TestBroker } from '../broker/helpers.js';
 import { issue, makeCa, startTlsBroker, writeFiles } from '../support/test-pki.js';
@@ -280,4 +280,18 @@ test('the progress view: on a terminal one table redrawn in place; otherwise one
   plain.update(snap(10));
   plain.update(snap(55));
   assert.equal(lines, 'd1 downloading 10% 1.3.0\nd2 waiting\nd1 downloading 55% 1.3.0\n');
+});
+
+test('device ids and status fields are printed without C0/C1 control characters (no terminal escapes from a status)', () => {
+  const at = '\x1b]0;owned\x07\x1b[2J';
+  const status = { state: 'failed' as const, code: 'MOAT_ERR_FW_CHUNK\x9b31m', reason: 'r\x1b[1A', at };
+  const table = statusTable([['dev\x1b[31m', status]]);
+  const summary = summaryTable({
+    releaseId: '0123456789abcdef0123456789abcdef', version: '2.0', installed: [], failed: [{ deviceId: 'dev\x1b[31m', code: status.code, reason: status.reason }],
+    timedOut: [], pending: [], missing: 0, malformed: 0, complete: true, devices: [], elapsedMs: 0,
+  } as unknown as Parameters<typeof summaryTable>[0]);
+  for (const text of [table, summary]) {
+    assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(text));
+    assert.match(text, /dev\?\[31m/);
+  }
 });

@@ -68,6 +68,8 @@ for (const version of ['mqttv311', 'mqttv5']) {
     await new Promise((r) => setTimeout(r, 300));
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.ports['mqtt']), '-V', version, '-t', `interop/${version}`, '-m', 'hello', '-q', '1', '-r']);
     assert.equal((await sub).stdout.trim(), 'hello');
+    // Cleared again: later tests subscribe to '#'.
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.ports['mqtt']), '-V', version, '-t', `interop/${version}`, '-n', '-q', '1', '-r']);
   });
 }
 

@@ -1,7 +1,12 @@
 /**
  * A TCP proxy on 127.0.0.1:0 that simulates a link's round-trip time: every chunk is held rttMs/2 in
  * its direction before it is passed on, in order (a chunk is never released before the one read ahead
- * of it). It also logs what it carries — direction, arrival time and size of each chunk — so that the
+ * of it). A new connection's client bytes are also held until one RTT after accept: the kernel completes
+ * the client's TCP handshake against this local proxy at once, but on a real link the client may send
+ * only once the SYN-ACK is back — one RTT after its SYN — so its first byte reaches the server 1.5 RTT
+ * after connect(). The lab's connect() → CONNACK times therefore include TCP's round trip, as a real
+ * link's do. (Held here rather than in the client: the link's whole behaviour stays in one place, and any
+ * client through the proxy pays it.) It also logs what it carries — direction, arrival time and size of each chunk — so that the
  * lab counts flights (round trips) from what really crossed the link instead of assuming them.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -39,7 +44,7 @@ export interface DelayProxyOptions {
 }
 
 /** One direction: chunks wait until their release time, strictly in order. */
-function pipeDelayed(from: Socket, to: Socket, dir: Direction, log: ProxyConnectionLog, delayOf: () => number, keepData: boolean): void {
+function pipeDelayed(from: Socket, to: Socket, dir: Direction, log: ProxyConnectionLog, delayOf: () => number, keepData: boolean, notBefore: () => number = () => 0): void {
   const queue: Array<{ due: number; data: Buffer }> = [];
   let offset = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -55,7 +60,8 @@ function pipeDelayed(from: Socket, to: Socket, dir: Direction, log: ProxyConnect
     const at = performance.now();
     log.chunks.push({ dir, at, offset, bytes: data.length, ...(keepData ? { data: Buffer.from(data) } : {}) });
     offset += data.length;
-    const delay = delayOf();
+    // A chunk read before the link could carry it (notBefore) leaves when it could, then travels delayOf().
+    const delay = Math.max(0, notBefore() - at) + delayOf();
     if (delay <= 0 && queue.length === 0) {
       to.write(data);
       return;
@@ -77,6 +83,9 @@ export async function startDelayProxy(o: DelayProxyOptions): Promise<DelayProxy>
   const server: Server = createServer((client) => {
     const log: ProxyConnectionLog = { chunks: [] };
     connections.push(log);
+    // The simulated SYN → SYN-ACK: the client may send from one RTT after its connect.
+    const acceptedAt = performance.now();
+    const handshakeDone = (): number => acceptedAt + proxy.rttMs;
     client.setNoDelay(true);
     // Reads from the client wait (paused) until the upstream connection is up.
     client.pause();
@@ -89,7 +98,7 @@ export async function startDelayProxy(o: DelayProxyOptions): Promise<DelayProxy>
     }
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
-    pipeDelayed(client, upstream, 'c2s', log, half, o.keepData === true);
+    pipeDelayed(client, upstream, 'c2s', log, half, o.keepData === true, handshakeDone);
     pipeDelayed(upstream, client, 's2c', log, half, o.keepData === true);
   });
   await new Promise<void>((resolve, reject) => {

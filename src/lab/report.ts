@@ -32,7 +32,7 @@ export interface Bytes {
 export interface SetupAtRtt {
   /** Simulated round-trip time in ms (the delay proxy adds half each way). */
   rttMs: number;
-  /** connect() → CONNACK, ms. */
+  /** connect() → CONNACK, ms: TCP's handshake round trip included (the proxy holds the first bytes one RTT). */
   connack: Stat;
   /** connect() → the first PUBACK of a QoS 1 publish sent right after CONNACK, ms. */
   firstPuback: Stat;
@@ -63,7 +63,7 @@ export interface ModeResult {
   resumed?: boolean;
   /** Round trips before the client could send its first application byte (TCP handshake excluded). */
   roundTrips: number;
-  /** Round trips of the TCP handshake (1) — reported apart so the table can show both. */
+  /** Round trips of the TCP handshake (1) — reported apart so the table can show both; the setup times include it. */
   tcpRoundTrips: number;
   /** Connection setup bytes up to and including CONNACK: TLS handshake, session tickets, MQTT. */
   setupBytes: {

@@ -87,7 +87,7 @@ export function mainTable(report: LabReport): Table {
   return {
     title: 'Connection setup and cost (medians)', headers, rows, numeric,
     note: 'round trips: TCP + TLS before the first MQTT byte; bytes are TCP payload on the socket (TLS records included); '
-      + 'CONNACK ms from connect() at each simulated round-trip time; CPU per connection setup; broker memory per idle connection (RSS).',
+      + 'CONNACK ms from connect() at each simulated round-trip time, the TCP handshake included; CPU per connection setup; broker memory per idle connection (RSS).',
   };
 }
 

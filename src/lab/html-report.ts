@@ -68,7 +68,7 @@ export function charts(report: LabReport): string[] {
     title: 'Time to CONNACK vs round-trip time',
     xLabel: 'simulated round-trip time (ms)', yLabel: 'connect() → CONNACK, median (ms)', format: ms,
     series: rttRows.map((r) => ({ name: rowLabel(r), color: MODE_COLORS[r.mode], dash: dashOf(r.mode), points: r.setup.map((s) => [s.rttMs, s.connack.median] as [number, number]) })),
-  }), 'One line per mode (the ECDSA P-256 server key where the mode has keys). The slope is the number of round trips the setup waits for through the delay proxy.'));
+  }), 'One line per mode (the ECDSA P-256 server key where the mode has keys). The slope is the number of round trips the setup waits for through the delay proxy: TCP\'s handshake, TLS\'s and CONNECT → CONNACK.'));
   out.push(figure(barChart({
     title: 'Bytes per connection setup', unit: 'bytes (TCP payload, both ways, up to CONNACK)', categories: labels, stacked: true,
     format: (v) => grouped(Math.round(v)),

@@ -104,10 +104,9 @@ export function messageBytes(r: ModeResult, payloadBytes: number, qos: 0 | 1): n
 
 /**
  * connect() → CONNACK on the device's link at `rttMs`: between measured RTTs, linear; beyond them, the
- * slope of the two nearest measurements (the measured round trips); with one RTT measured, its time
- * plus the counted round trips (TCP + TLS + CONNECT/CONNACK) × the difference. A delay proxy that does
- * not delay the TCP handshake (the client's connect completes at the proxy) measures a slope of TLS +
- * 1; then the TCP handshake's round trips × RTT are added, since a real link pays them.
+ * slope of the two nearest measurements (the measured round trips: TCP + TLS + CONNECT/CONNACK — the
+ * lab's delay proxy holds a connection's first bytes for TCP's round trip); with one RTT measured, its
+ * time plus those counted round trips × the difference.
  */
 export function setupMsAt(r: ModeResult, rttMs: number): number {
   const points: Array<[number, number]> = r.setup.map((s) => [s.rttMs, s.connack.median]);
@@ -115,17 +114,7 @@ export function setupMsAt(r: ModeResult, rttMs: number): number {
     const [x0, y0] = points[0]!;
     return y0 + (rttMs - x0) * (r.tcpRoundTrips + r.roundTrips + 1);
   }
-  return Math.max(0, interpolate(points, rttMs)) + (tcpMeasured(r) ? 0 : r.tcpRoundTrips * rttMs);
-}
-
-/** Whether the measured times include the TCP handshake: their slope is nearer TCP + TLS + 1 than TLS + 1. */
-export function tcpMeasured(r: ModeResult): boolean {
-  const p = [...r.setup].sort((a, b) => a.rttMs - b.rttMs);
-  const lo = p[0];
-  const hi = p[p.length - 1];
-  if (!lo || !hi || hi.rttMs === lo.rttMs) return true;
-  const slope = (hi.connack.median - lo.connack.median) / (hi.rttMs - lo.rttMs);
-  return Math.abs(slope - (r.tcpRoundTrips + r.roundTrips + 1)) < Math.abs(slope - (r.roundTrips + 1));
+  return Math.max(0, interpolate(points, rttMs));
 }
 
 const isPsk = (m: LabMode): boolean => m.endsWith('-psk');
@@ -207,9 +196,6 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
   }).sort((a, b) => a.dailyBytes - b.dailyBytes || a.setupMs - b.setupMs);
   const notes: string[] = [];
   const reasons: string[] = [];
-  if (measured.some((r) => !tcpMeasured(r))) {
-    notes.push(`setup times include the TCP handshake (${measured[0]?.tcpRoundTrips ?? 1} round trip × ${grouped(device.rttMs)} ms): the lab's times do not (its delay proxy completes the TCP connect locally), a real link does`);
-  }
   const eligible = estimates.filter((e) => e.excluded === undefined);
   const scaled = report.environment.cpuMHz > 0 && device.cpuMHz > 0;
   notes.push(scaled

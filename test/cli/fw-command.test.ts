@@ -20,6 +20,7 @@ import { progressView, statusTable, summaryTable } from '../../src/cli/fw-progre
 import type { CampaignSnapshot } from '../../src/firmware/index.js';
 import { startBroker, type TestBroker } from '../broker/helpers.js';
 import { issue, makeCa, startTlsBroker, writeFiles } from '../support/test-pki.js';
+import { retainedUnder } from '../firmware/support.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'moat-fw-cli-'));
@@ -57,16 +58,7 @@ const url = (): string => `mqtt://127.0.0.1:${broker.port}`;
 const image = randomBytes(20_000);
 writeFileSync(join(dir, 'image.bin'), image);
 
-/** The retained messages under `filter` now (SUBACK, retained messages, UNSUBACK). */
-async function retained(filter: string): Promise<Map<string, Buffer>> {
-  const c = await connect(url(), { reconnect: false });
-  const sub = await c.subscribe(filter, { qos: 1, bufferSize: 100_000 });
-  await c.unsubscribe(filter);
-  const out = new Map<string, Buffer>();
-  for await (const m of sub) if (m.retain) out.set(m.topic, Buffer.from(m.payload));
-  await c.end();
-  return out;
-}
+const retained = (filter: string): Promise<Map<string, Buffer>> => retainedUnder(url(), filter);
 
 test('fw keygen writes a 0600 private key and a public key; refuses to overwrite without --force', async () => {
   const r = await moat(['fw', 'keygen', '--out', 'keys', '--name', 'ops']);

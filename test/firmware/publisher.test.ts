@@ -16,6 +16,7 @@ import {
 } from '../../src/firmware/index.js';
 import type { AuthorizePublishHook } from '../../src/broker/hooks.js';
 import { startBroker, type TestBroker } from '../broker/helpers.js';
+import { retainedUnder } from './support.js';
 
 const signer = generateSigner();
 const dir = mkdtempSync(join(tmpdir(), 'moat-fw-pub-'));
@@ -54,16 +55,7 @@ async function release(product: string, version: string, size: number, chunkSize
   return { image: bytes, path, envelope: encodeEnvelope(env), releaseId: releaseIdOf(Buffer.from(env.payload, 'base64')) };
 }
 
-/** The retained messages under `filter` now: SUBACK, then the retained messages, then our UNSUBACK. */
-async function retained(filter: string, url = broker.url): Promise<Map<string, Buffer>> {
-  const c = await client(url);
-  const sub = await c.subscribe(filter, { qos: 1, bufferSize: 100_000 });
-  await c.unsubscribe(filter);
-  const out = new Map<string, Buffer>();
-  for await (const m of sub) if (m.retain) out.set(m.topic, Buffer.from(m.payload));
-  await c.end();
-  return out;
-}
+const retained = (filter: string, url = broker.url): Promise<Map<string, Buffer>> => retainedUnder(url, filter);
 
 test('publishRelease: every chunk retained (QoS 1) before the manifest, the image reassembles from them', async () => {
   const product = 'pub-order';

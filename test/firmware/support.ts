@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import type { MqttClient } from '../../src/client/index.js';
+import { connect, type MqttClient } from '../../src/client/index.js';
 import {
   MANIFEST_TYPE, chunkTopic, encodeChunk, encodeEnvelope, manifestTopic, releaseIdOf, signEnvelope,
   type FirmwareAgent, type FirmwareStatus, type Manifest, type SignerKey,
@@ -94,4 +94,18 @@ export const terminal = (s: FirmwareStatus): boolean => s.state === 'installed' 
 
 export async function listDir(path: string): Promise<string[]> {
   return (await readdir(path).catch(() => [] as string[])).sort();
+}
+
+/** The retained messages under `filter` now: SUBACK, then the retained messages, then our UNSUBACK. */
+export async function retainedUnder(url: string, filter: string): Promise<Map<string, Buffer>> {
+  const c = await connect(url, { reconnect: false });
+  try {
+    const sub = await c.subscribe(filter, { qos: 1, bufferSize: 100_000 });
+    await c.unsubscribe(filter);
+    const out = new Map<string, Buffer>();
+    for await (const m of sub) if (m.retain) out.set(m.topic, Buffer.from(m.payload));
+    return out;
+  } finally {
+    await c.end();
+  }
 }

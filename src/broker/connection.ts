@@ -69,7 +69,7 @@ export class Connection implements SessionOwner, SessionLink, Publisher, Throttl
         broker.log.info({ remote: transport.remoteAddress }, 'connect timeout');
         this.close();
       }
-    }, connectBy === undefined ? timeoutMs : Math.max(0, connectBy - broker.clock.now()));
+    }, connectBy === undefined ? timeoutMs : Math.min(timeoutMs, Math.max(0, connectBy - broker.clock.now())));
   }
 
   /** One decoded packet from the transport. Handlers run in order; an async hook holds the rest. */

@@ -2,8 +2,10 @@
  * Sockets the broker holds that have not sent a byte yet: a TLS health check, a port scanner, a
  * handshake flood. They cost a set entry and a deadline, not a Connection or a timer each: every one
  * waits the same connect timeout, so deadlines come in insertion order and one timer on the injected
- * clock, armed for the oldest, closes each at exactly its deadline. (Should a wall clock step back,
- * a socket held after the step waits behind older ones: its close is late by at most the step.)
+ * clock, armed for the oldest, closes each at its deadline. The clock is the wall clock in
+ * production: should it step back, no wait ever exceeds `timeoutMs` (a deadline further away than
+ * that is pulled in), so a step back of hours cannot keep silent sockets holding connection slots;
+ * should it step forward, sockets held before the step are closed at the next sweep, early.
  */
 import type { Clock } from './types.js';
 
@@ -46,13 +48,14 @@ export class WaitingRoom<W extends Waiter> {
 
   private arm(at: number): void {
     this.armedFor = at;
-    this.timer = this.clock.setTimeout(this.sweep, Math.max(0, at - this.clock.now()));
+    this.timer = this.clock.setTimeout(this.sweep, Math.min(this.timeoutMs, Math.max(0, at - this.clock.now())));
   }
 
   private readonly sweep = (): void => {
     this.armedFor = undefined;
     const now = this.clock.now();
     for (const w of this.waiters) {
+      if (w.deadline - now > this.timeoutMs) w.deadline = now + this.timeoutMs; // the clock stepped back
       if (w.deadline > now) {
         this.arm(w.deadline);
         return;

@@ -236,11 +236,11 @@ export async function prepareTls(o: TlsListenerOptions, log: TlsLog, name: strin
       const facts: TlsPeer = { resumed };
       // The PSK callback also runs for PSKs OpenSSL then skips (e.g. a SHA-384 suite): an identity
       // counts only if the handshake really used it, i.e. a TLS 1.3 PSK hit or a TLS 1.2 PSK suite
-      // (TLS 1.3 suite names never start with PSK-).
+      // (TLS 1.3 suite names hold no PSK; TLS 1.2 ones do: PSK-…, ECDHE-PSK-…, DHE-PSK-…, RSA-PSK-…).
       if (identity !== undefined) {
         const protocol = socket.getProtocol();
         facts.protocol = protocol;
-        if (protocol === 'TLSv1.3' ? resumed : (socket.getCipher()?.name ?? '').startsWith('PSK-')) {
+        if (protocol === 'TLSv1.3' ? resumed : /(^|-)PSK-/.test(socket.getCipher()?.name ?? '')) {
           stats.psk++;
           facts.pskIdentity = identity;
           return facts;

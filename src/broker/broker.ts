@@ -29,6 +29,8 @@ export interface BrokerStats extends SessionCounters {
   bytesIn: number;
   bytesOut: number;
   quotaRefusals: number;
+  /** Wills refused by a full queue (among quotaRefusals): no publisher hears of these. */
+  willsRefused: number;
   slowConsumers: number;
   throttleTimeouts: number;
   droppedTooLarge: number;
@@ -43,6 +45,10 @@ export interface BrokerDeps {
 }
 
 const NEVER = 0xffff_ffff;
+
+/** The counters the interval's warning line reports (what limits discarded or refused). */
+const REPORTED_DROPS = ['droppedQos0', 'droppedTooLarge', 'droppedExpired', 'quotaRefusals', 'willsRefused'] as const;
+type ReportedDrop = (typeof REPORTED_DROPS)[number];
 const DROP_REPORT_MS = 10_000;
 
 export class Broker extends EventEmitter implements BrokerPort {
@@ -69,7 +75,7 @@ export class Broker extends EventEmitter implements BrokerPort {
   private readonly storedWills = new Set<string>();
   private closing = false;
   private dropTimer: unknown;
-  private dropsReported = { droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0, quotaRefusals: 0 };
+  private dropsReported: Record<ReportedDrop, number> = { droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0, quotaRefusals: 0, willsRefused: 0 };
   /** Payload bytes queued in all sessions, against limits.maxMemoryBytes. */
   readonly memory: MemoryGauge;
 
@@ -91,7 +97,7 @@ export class Broker extends EventEmitter implements BrokerPort {
     this.scheduleDropReport();
     this.stats = {
       startedAt: this.clock.now(), connectionsTotal: 0, connectionsRefused: 0, messagesIn: 0, messagesOut: 0,
-      bytesIn: 0, bytesOut: 0, quotaRefusals: 0, slowConsumers: 0, throttleTimeouts: 0, droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0,
+      bytesIn: 0, bytesOut: 0, quotaRefusals: 0, willsRefused: 0, slowConsumers: 0, throttleTimeouts: 0, droppedQos0: 0, droppedTooLarge: 0, droppedExpired: 0,
     };
   }
 
@@ -292,9 +298,11 @@ export class Broker extends EventEmitter implements BrokerPort {
     const message: Message = { ...will.message };
     const expiry = message.properties?.messageExpiryInterval;
     if (expiry !== undefined) message.expiresAt = this.clock.now() + expiry * 1000;
-    // No publisher hears a refusal of a will: say so at once (not only in the interval's count).
+    // No publisher hears a refusal of a will: counted apart for the interval's warning (one line
+    // however many wills a mass disconnect refuses), and each named at debug level.
     if (this.publish(message) === PublishOutcome.QuotaExceeded) {
-      this.log.warn({ topic: message.topic, clientId: message.publisherId }, 'will refused: a subscriber\'s queue is full (quota exceeded)');
+      this.stats.willsRefused++;
+      this.log.debug({ topic: message.topic, clientId: message.publisherId }, 'will refused: a subscriber\'s queue is full (quota exceeded)');
     }
     if (message.retain) this.retain(message);
   }
@@ -383,15 +391,14 @@ export class Broker extends EventEmitter implements BrokerPort {
   private scheduleDropReport(): void {
     this.dropTimer = this.clock.setTimeout(() => {
       const s = this.stats;
-      const last = this.dropsReported;
-      const delta = {
-        droppedQos0: s.droppedQos0 - last.droppedQos0, droppedTooLarge: s.droppedTooLarge - last.droppedTooLarge,
-        droppedExpired: s.droppedExpired - last.droppedExpired, quotaRefusals: s.quotaRefusals - last.quotaRefusals,
-      };
-      if (delta.droppedQos0 + delta.droppedTooLarge + delta.droppedExpired + delta.quotaRefusals > 0) {
-        this.log.warn({ ...delta, intervalSeconds: DROP_REPORT_MS / 1000 }, 'messages discarded or refused by limits');
+      const delta = {} as Record<ReportedDrop, number>;
+      let any = 0;
+      for (const k of REPORTED_DROPS) {
+        delta[k] = s[k] - this.dropsReported[k];
+        any += delta[k];
+        this.dropsReported[k] = s[k];
       }
-      this.dropsReported = { droppedQos0: s.droppedQos0, droppedTooLarge: s.droppedTooLarge, droppedExpired: s.droppedExpired, quotaRefusals: s.quotaRefusals };
+      if (any > 0) this.log.warn({ ...delta, intervalSeconds: DROP_REPORT_MS / 1000 }, 'messages discarded or refused by limits');
       if (!this.closing) this.scheduleDropReport();
     }, DROP_REPORT_MS);
   }

@@ -336,23 +336,38 @@ test('[MQTT-3.1.2-26] outgoing topic aliases stop at the broker\'s topicAliasMax
   }
 });
 
-test('a will refused by a full queue (quota exceeded) is counted and logged at once with its topic and client id', async () => {
-  const lines: Array<{ obj: Record<string, unknown>; msg: string | undefined }> = [];
-  const log = { debug() {}, info() {}, error() {}, warn: (obj: object, msg?: string) => lines.push({ obj: obj as Record<string, unknown>, msg }) };
-  const b = await startBroker({ limits: { maxQueuedMessages: 1 } }, { log });
+test('a will refused by a full queue (quota exceeded) is counted apart, named at debug level, and in the interval\'s one warning line', async () => {
+  const lines: Array<{ level: string; obj: Record<string, unknown>; msg: string | undefined }> = [];
+  const at = (level: string) => (obj: object, msg?: string) => lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  const log = { debug: at('debug'), info() {}, error() {}, warn: at('warn') };
+  let fire: (() => void) | undefined;
+  // Real (unref'd) timers for everything but the drop report: the only timer of its 10 s here, the
+  // connect timeout being set to 5 s.
+  const clock = {
+    now: () => Date.now(),
+    setTimeout: (fn: () => void, ms: number) => (ms === 10_000 ? ((fire = fn), 0) : setTimeout(fn, ms).unref()),
+    clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+  };
+  const b = await startBroker({ limits: { maxQueuedMessages: 1, connectTimeoutMs: 5000 } }, { log, clock });
   try {
     await offlineSubscriber(b.port, 'slow');
     const pub = await RawClient.connected(b.port, { clientId: 'pub' });
     pub.send({ type: 'publish', topic: 't/x', payload: payload(1), qos: 1, packetId: 1, retain: false, dup: false });
     assert.equal((await pub.expect('puback')).reasonCode, 0);
-    const willer = await RawClient.connected(b.port, {
-      clientId: 'willer', will: { topic: 't/will', payload: Buffer.from('gone'), qos: 1, retain: false },
-    });
-    willer.end(); // abnormal close: the will is due, and the queue is full
-    for (let i = 0; i < 100 && b.broker.stats.quotaRefusals === 0; i++) await sleep(10);
-    assert.equal(b.broker.stats.quotaRefusals, 1);
-    const line = lines.find((l) => l.msg?.startsWith('will refused'));
-    assert.deepEqual(line?.obj, { topic: 't/will', clientId: 'willer' });
+    for (const id of ['w1', 'w2']) {
+      const willer = await RawClient.connected(b.port, {
+        clientId: id, will: { topic: 't/will', payload: Buffer.from('gone'), qos: 1, retain: false },
+      });
+      willer.end(); // abnormal close: the will is due, and the queue is full
+    }
+    for (let i = 0; i < 200 && b.broker.stats.willsRefused < 2; i++) await sleep(10);
+    assert.equal(b.broker.stats.willsRefused, 2);
+    assert.deepEqual(lines.filter((l) => l.msg?.startsWith('will refused')).map((l) => [l.level, l.obj['clientId']]).sort(),
+      [['debug', 'w1'], ['debug', 'w2']]);
+    fire!();
+    const report = lines.filter((l) => l.level === 'warn' && l.msg === 'messages discarded or refused by limits');
+    assert.equal(report.length, 1);
+    assert.equal(report[0]!.obj['willsRefused'], 2);
   } finally {
     await b.close();
   }

@@ -22,6 +22,8 @@ type WebSocketClass = new (url: string, protocols: string[]) => BrowserWebSocket
 
 /** How often a link held back by the high-water mark looks whether the browser sent its bytes. */
 const DRAIN_POLL_MS = 10;
+/** After end()/destroy(), how long the browser may take to report the close (a half-open peer never answers it). */
+const CLOSE_GRACE_MS = 2000;
 
 export const openBrowserLink: LinkOpener = (target, _tls, _cache, events, onUp, highWaterMark) => {
   const where = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}${target.path}`;
@@ -38,6 +40,9 @@ export const openBrowserLink: LinkOpener = (target, _tls, _cache, events, onUp, 
   ws.binaryType = 'arraybuffer';
   let opened = false;
   let closed = false;
+  /** end() or destroy() was called: nothing more is written, and the close comes by CLOSE_GRACE_MS at the latest. */
+  let finishing = false;
+  let grace: ReturnType<typeof setTimeout> | undefined;
   let failure: MoatError | undefined;
   let resolveGone!: () => void;
   const gone = new Promise<void>((resolve) => { resolveGone = resolve; });
@@ -64,15 +69,15 @@ export const openBrowserLink: LinkOpener = (target, _tls, _cache, events, onUp, 
       closed: gone,
       get buffered() { return ws.bufferedAmount; },
       write: (b) => {
-        if (closed) return true;
+        if (closed || finishing) return true;
         ws.send(b);
         if (ws.bufferedAmount < highWaterMark) return true;
         watchDrain();
         return false;
       },
       // The browser sends what is queued before its Close frame.
-      end: () => { if (!closed) ws.close(1000); },
-      destroy: () => ws.close(),
+      end: () => finish(1000),
+      destroy: () => finish(),
     });
   };
   ws.onmessage = (ev) => {
@@ -90,13 +95,23 @@ export const openBrowserLink: LinkOpener = (target, _tls, _cache, events, onUp, 
     failure ??= opened ? clientError(ClientErr.connectionLost, `the WebSocket to ${where} failed`)
       : clientError(ClientErr.connectFailed, `cannot connect to ${where} (refused, TLS verification or WebSocket handshake; the browser does not say which)`);
   };
-  ws.onclose = (ev) => {
+  const onClosed = (code: number): void => {
     stopPoll();
+    if (grace !== undefined) clearTimeout(grace);
     resolveGone();
     if (closed) return;
     closed = true;
-    if (!failure && !opened) failure = clientError(ClientErr.connectFailed, `cannot connect to ${where} (WebSocket close ${ev.code})`);
+    if (!failure && !opened) failure = clientError(ClientErr.connectFailed, `cannot connect to ${where} (WebSocket close ${code})`);
     events.close(failure);
+  };
+  ws.onclose = (ev) => onClosed(ev.code);
+  const finish = (code?: number): void => {
+    if (finishing || closed) return;
+    finishing = true;
+    stopPoll();
+    ws.close(code);
+    // A peer that never answers the Close frame would keep the link (and end()) waiting on the browser.
+    grace = setTimeout(() => onClosed(1006), CLOSE_GRACE_MS);
   };
   return () => {
     closed = true;

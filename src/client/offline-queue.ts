@@ -31,7 +31,8 @@ export class OfflineQueue {
   constructor(o: OfflineQueueOptions = {}) {
     this.maxMessages = o.maxMessages ?? 1000;
     this.maxBytes = o.maxBytes ?? 16 * 1024 * 1024;
-    // Every publish passes through the queue, even online: it must hold at least one.
+    // A publish that cannot go out at once (offline, window full, link over its mark) waits here: it
+    // must hold at least one.
     if (!Number.isInteger(this.maxMessages) || this.maxMessages < 1) {
       throw clientError(ClientErr.config, `queue.maxMessages must be an integer ≥ 1, not ${String(o.maxMessages)}`);
     }

@@ -211,7 +211,11 @@ export class Outbound {
     }
   }
 
-  /** `recovered`: a PUBCOMP 0x92 that completes the flow (see `recovering`); it resolves with 0x92. */
+  /**
+   * `recovered`: a PUBCOMP 0x92 that completes the flow (see `recovering`). It resolves with 0 — the
+   * broker's PUBREC had accepted the message — so callers reading `reasonCode >= 0x80` as a refusal
+   * are not misled.
+   */
   private finish(rec: OutgoingRecord, code: number, recovered = false): void {
     this.forget(rec);
     this.ids.release(rec.packetId);
@@ -220,7 +224,7 @@ export class Outbound {
     if (code >= 0x80 && !recovered) {
       s?.reject(clientError(ClientErr.publishRefused, `publish to ${rec.topic} refused by the broker: reason ${hex(code)}`, code));
     } else {
-      s?.resolve({ reasonCode: code, packetId: rec.packetId });
+      s?.resolve({ reasonCode: recovered ? 0 : code, packetId: rec.packetId });
     }
     this.pump();
   }

@@ -5,12 +5,16 @@
 // file's process exits when its tests are done even if a broker child or a reconnecting client is
 // still holding it open (--test-force-exit), the whole run has a watchdog, and whatever the tests
 // left behind in the runner's process group is killed at the end.
-import { appendFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
 const TEST_TIMEOUT_MS = 180_000;
 const RUN_TIMEOUT_MS = Number(process.env.TEST_RUN_TIMEOUT_MS ?? 30 * 60_000);
+if (!Number.isFinite(RUN_TIMEOUT_MS) || RUN_TIMEOUT_MS < 1000) {
+  console.error(`run-tests: TEST_RUN_TIMEOUT_MS must be a number of milliseconds ≥ 1000, not ${process.env.TEST_RUN_TIMEOUT_MS}`);
+  process.exit(2);
+}
 
 function collect(dir) {
   const out = [];
@@ -48,7 +52,7 @@ const watchdog = setTimeout(() => {
   reap();
   process.exit(1);
 }, RUN_TIMEOUT_MS);
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { reap(); process.exit(130); });
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.on(signal, () => { reap(); process.exit(code); });
 
 function run(phase) {
   child = spawn(process.execPath, [
@@ -63,13 +67,15 @@ function run(phase) {
   }));
 }
 
+// Results of this run only: a FIPS file left by an earlier run must not be merged into this one.
+for (const phase of phases) rmSync(phase.results, { force: true });
 let status = 0;
 for (const phase of phases) {
   if (phase.files.length === 0) continue;
   const code = await run(phase);
   if (code !== 0) status = code;
 }
-if (phases.length > 1 && existsSync(phases[1].results)) {
+if (phases.length > 1 && phases[0].files.length > 0 && existsSync(phases[1].results)) {
   appendFileSync(phases[0].results, readFileSync(phases[1].results));
 }
 clearTimeout(watchdog);

@@ -152,11 +152,19 @@ export function labOptions(v: RunValues): LabOptions {
 }
 
 /** A run, or exit status 1 when a measurement failed (its code on one line); usage errors still throw (exit 2). */
-async function measure(options: LabOptions, io: Io, tty: boolean): Promise<LabReport | 1> {
+async function measure(options: LabOptions, io: Io, tty: boolean): Promise<LabReport | 1 | 130> {
   const progress = progressWriter((s) => io.err(s), tty, stderr.columns || 100);
+  // Ctrl-C stops the run between steps, so that its cleanup (broker child, temp keys) runs.
+  const stop = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) io.onSignal(signal, () => stop.abort());
   try {
-    return await runLab({ ...options, onProgress: (text) => progress.update(text) });
+    return await runLab({ ...options, onProgress: (text) => progress.update(text), signal: stop.signal });
   } catch (err) {
+    if (stop.signal.aborted) {
+      progress.done();
+      io.err('moat lab: interrupted\n');
+      return 130;
+    }
     if (!isMoatError(err) || err.code === 'MOAT_ERR_CONFIG') throw err;
     progress.done();
     io.err(`moat lab: ${err.message} (${err.code})\n`);
@@ -179,7 +187,7 @@ export async function labCommand(args: string[], io: Io, tty = stderr.isTTY === 
   if (positionals.length) throw usage(`unknown lab command "${positionals[0]}" (moat lab [options] or moat lab recommend)`);
   const options = labOptions(v);
   const report = await measure(options, io, tty);
-  if (report === 1) return 1;
+  if (typeof report === 'number') return report;
   const markdown = renderMarkdown(report);
   if (v.out !== undefined) {
     mkdirSync(v.out, { recursive: true });
@@ -232,7 +240,7 @@ async function recommendCommand(args: string[], io: Io, tty: boolean): Promise<n
     qos: (intFlag('--qos', v.qos, 0, 1) ?? 1) as 0 | 1,
   };
   const report = v.report !== undefined ? readReport(v.report) : await measure({ quick: true }, io, tty);
-  if (report === 1) return 1;
+  if (typeof report === 'number') return report;
   const rec = recommend(report, device);
   io.out(v.json ? `${JSON.stringify(rec, null, 2)}\n` : renderRecommendation(rec));
   return 0;

@@ -8,6 +8,7 @@
  * per-message overhead, bulk throughput. Then the setups at the other RTTs, several rows at a time:
  * those mostly wait on the proxy's timers, and a millisecond of CPU is small beside 50 ms of delay.
  */
+import { isIP } from 'node:net';
 import { MoatError } from '../codec/index.js';
 import { startDelayProxy } from './delay-proxy.js';
 import { labEnvironment } from './environment.js';
@@ -47,6 +48,8 @@ export interface LabOptions {
   url?: string;
   tls?: LabTlsOptions;
   onProgress?: (text: string) => void;
+  /** Stops the run between two steps (Ctrl-C): the broker child, proxies and the temp key folder are cleaned up. */
+  signal?: AbortSignal;
 }
 
 /** How much work each measurement does. */
@@ -90,6 +93,7 @@ interface Context {
   portFor(c: LabCase): number | string;
   progress(text: string): void;
   builtIn: boolean;
+  signal?: AbortSignal;
 }
 
 const DEFAULT_RTTS = [0, 50, 200];
@@ -126,6 +130,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
       child = await startChildBroker(material);
       ctx = builtInContext(material, child, plan, rtts, progress);
     }
+    if (options.signal) ctx.signal = options.signal;
     const results = await measureAll(cases, ctx);
     return {
       version: 1, startedAt, durationMs: Math.round(performance.now() - started), target: options.url ?? 'built-in', environment,
@@ -184,9 +189,14 @@ function urlContext(url: string, tls: LabTlsOptions, plan: LabPlan, rtts: number
   }
   const scheme = u.protocol.replace(/:$/, '');
   if (scheme !== 'mqtt' && scheme !== 'mqtts') throw new MoatError('MOAT_ERR_CONFIG', `--url must be mqtt:// or mqtts:// (got ${scheme}://)`);
+  // The lab sends no credentials; a URL carrying them would also put them into every report.
+  if (u.username || u.password) throw new MoatError('MOAT_ERR_CONFIG', '--url must not carry user:password: the lab logs in anonymously and its reports name the URL');
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = u.port ? Number(u.port) : scheme === 'mqtt' ? 1883 : 8883;
-  const creds: ClientCredentials = { servername: tls.servername ?? host };
+  const creds: ClientCredentials = {};
+  // SNI is for host names only (an IP address there is refused by RFC 6066, and Node warns).
+  const servername = tls.servername ?? (isIP(host) ? undefined : host);
+  if (servername !== undefined) creds.servername = servername;
   if (tls.ca !== undefined) creds.ca = tls.ca;
   if (tls.cert !== undefined) creds.cert = tls.cert;
   if (tls.key !== undefined) creds.key = tls.key;
@@ -218,6 +228,7 @@ async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]>
   const rows: RowState[] = [];
   const results: ModeResult[] = [];
   for (const c of cases) {
+    ctx.signal?.throwIfAborted();
     const port = ctx.portFor(c);
     if (typeof port === 'string') {
       results.push(skippedRow(c, port));
@@ -237,6 +248,7 @@ async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]>
   const queue = [...rows];
   const worker = async (): Promise<void> => {
     for (let row = queue.shift(); row; row = queue.shift()) {
+      ctx.signal?.throwIfAborted();
       const done = new Set(row.result.setup.map((s) => s.rttMs));
       for (const rtt of ctx.rtts.filter((r) => !done.has(r))) row.result.setup.push(await setupsAt(row, rtt, ctx.plan.delayedSetups, ctx));
     }

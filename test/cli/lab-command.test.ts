@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,7 @@ test('usage errors exit 2 with MOAT_ERR_CONFIG before anything runs', async () =
     ['lab', '--modes', 'tls14-full'], ['lab', '--keys', 'dsa'], ['lab', '--repeat', '0'], ['lab', '--rtt', '0,x'],
     ['lab', '--cafile', 'ca.crt'], ['lab', '--url', 'http://x'], ['lab', '--url', 'mqtt://127.0.0.1:1', '--insecure'],
     ['lab', '--url', 'mqtts://127.0.0.1:1', '--psk', 'zz', '--psk-identity', 'a'], ['lab', '--bogus'], ['lab', 'frobnicate'],
+    ['lab', '--url', 'mqtt://alice:s3cret@127.0.0.1:1'],
     ['lab', 'recommend', '--ram-kb', '64'],
     ['lab', 'recommend', '--ram-kb', '64', '--cpu-mhz', '80', '--rtt-ms', '50', '--reconnects-per-day', '1', '--msgs-per-day', '1', '--payload-bytes', '1', '--report', 'not-a-report.json'],
     ['lab', 'recommend', '--ram-kb', '64', '--cpu-mhz', '80', '--rtt-ms', '50', '--reconnects-per-day', '1', '--msgs-per-day', '1', '--payload-bytes', '1', '--qos', '2', '--report', 'x'],
@@ -110,6 +111,7 @@ test('usage errors exit 2 with MOAT_ERR_CONFIG before anything runs', async () =
     assert.equal(run.code, 2, `${args.join(' ')}: ${run.err}`);
     if (args[1] !== '--bogus') assert.match(run.err, /\(MOAT_ERR_CONFIG\)\n$/, args.join(' '));
     assert.equal(run.out, '');
+    assert.doesNotMatch(run.err, /s3cret/, 'a password in --url is never echoed');
   }
   const help = await moat(['lab', '--help']);
   assert.equal(help.code, 0);
@@ -133,4 +135,20 @@ test('progress: on a terminal one line rewritten in place and cleared at the end
   let zero = '';
   progressWriter((s) => { zero += s; }, true, 0).update('plain: setup at 0 ms RTT 1/2');
   assert.equal(zero, '\r\x1b[Kplain: setup at 0 ms RTT 1/2');
+});
+
+test('Ctrl-C during a run: exit 130, "interrupted", and no temporary keys (CA, server keys, PSK, ticket key) left behind', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'moat-lab-sigint-'));
+  const child = spawn(process.execPath, [MAIN, 'lab', '--quick'], { cwd: dir, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  // Once the keys exist and the broker child runs, measuring has begun.
+  for (let i = 0; i < 300 && !/tls|plain/.test(err.split('\n').slice(1).join('\n')); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(readdirSync(tmp).some((n) => n.startsWith('moat-lab-')), `the run's key folder exists: ${err}`);
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 130, err);
+  assert.match(err, /moat lab: interrupted/);
+  assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('moat-lab-')), [], 'keys, PSK and ticket key removed');
+  rmSync(tmp, { recursive: true, force: true });
 });

@@ -13,6 +13,7 @@
  */
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { FwErr, fwError } from './errors.js';
+import { jsonObject } from './json-object.js';
 import { SIGNER_ALGS, type SignerAlg, type SignerKey } from './keys.js';
 
 export interface Envelope {
@@ -66,16 +67,7 @@ export function encodeEnvelope(envelope: Envelope): Buffer {
 }
 
 export function parseEnvelope(input: Buffer | string | Envelope): Envelope {
-  let value: unknown = input;
-  if (typeof input === 'string' || Buffer.isBuffer(input)) {
-    try {
-      value = JSON.parse(input.toString());
-    } catch (e) {
-      throw fwError(FwErr.format, 'envelope is not JSON', e);
-    }
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fwError(FwErr.format, 'envelope is not a JSON object');
-  const v = value as Record<string, unknown>;
+  const v = jsonObject(input, 'envelope');
   if (!SIGNER_ALGS.includes(v.alg as SignerAlg)) throw fwError(FwErr.format, `envelope alg ${JSON.stringify(v.alg)} is not one of ${SIGNER_ALGS.join(', ')}`);
   if (!isKeyId(v.keyId)) throw fwError(FwErr.format, 'envelope keyId is not 16 lowercase hex characters');
   decodeBase64(v.payload, 'envelope payload');

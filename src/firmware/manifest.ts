@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { FwErr, fwError } from './errors.js';
+import { jsonObject } from './json-object.js';
 import { signEnvelope, type Envelope } from './envelope.js';
 import { hashImage } from './image.js';
 import type { SignerKey } from './keys.js';
@@ -81,16 +82,7 @@ function parseTime(value: unknown, what: string): string {
 }
 
 export function parseManifest(input: Buffer | string | object): Manifest {
-  let value: unknown = input;
-  if (typeof input === 'string' || Buffer.isBuffer(input)) {
-    try {
-      value = JSON.parse(input.toString());
-    } catch (e) {
-      throw fwError(FwErr.format, 'manifest is not JSON', e);
-    }
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('is not a JSON object');
-  const v = value as Record<string, unknown>;
+  const v = jsonObject(input, 'manifest');
   if (v.type !== MANIFEST_TYPE) bad(`type is not ${MANIFEST_TYPE}`);
   if (!isValidProduct(v.product)) bad('product is not a valid product name');
   if (!isVersion(v.version)) bad('version is not a dotted version');

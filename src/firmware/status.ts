@@ -9,6 +9,7 @@
  * showing a half-understood state.
  */
 import { FwErr, fwError } from './errors.js';
+import { jsonObject } from './json-object.js';
 
 export const STATUS_STATES = ['idle', 'downloading', 'verified', 'installed', 'failed'] as const;
 export type StatusState = (typeof STATUS_STATES)[number];
@@ -40,14 +41,8 @@ export function encodeStatus(s: FirmwareStatus): Buffer {
 const OPTIONAL_STRINGS = ['release', 'version', 'running', 'code', 'reason'] as const;
 
 export function parseStatus(bytes: Buffer | string): FirmwareStatus {
-  let v: unknown;
-  try {
-    v = JSON.parse(bytes.toString());
-  } catch (err) {
-    throw fwError(FwErr.format, 'firmware status is not JSON', err);
-  }
-  const o = v as Record<string, unknown>;
-  if (typeof v !== 'object' || v === null || !STATUS_STATES.includes(o.state as StatusState) || typeof o.at !== 'string') {
+  const o = jsonObject(bytes, 'firmware status');
+  if (!STATUS_STATES.includes(o.state as StatusState) || typeof o.at !== 'string') {
     throw fwError(FwErr.format, 'firmware status needs a known "state" and an "at" time');
   }
   const out: FirmwareStatus = { state: o.state as StatusState, at: o.at };

@@ -16,6 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { FwErr, fwError } from './errors.js';
+import { jsonObject } from './json-object.js';
 import { decodeBase64, isKeyId, signEnvelope, verifyEnvelope, type Envelope } from './envelope.js';
 import { loadPublicKey, publicKeyFromSpki, spkiOf, type PublicSignerKey, type SignerAlg, type SignerKey } from './keys.js';
 
@@ -59,16 +60,7 @@ function parseKey(value: unknown, i: number): TrustedKey {
 }
 
 export function parseTrustList(input: Buffer | string | object): TrustList {
-  let value: unknown = input;
-  if (typeof input === 'string' || Buffer.isBuffer(input)) {
-    try {
-      value = JSON.parse(input.toString());
-    } catch (e) {
-      throw fwError(FwErr.format, 'trust list is not JSON', e);
-    }
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fwError(FwErr.format, 'trust list is not a JSON object');
-  const v = value as Record<string, unknown>;
+  const v = jsonObject(input, 'trust list');
   if (v.type !== TRUST_TYPE) throw fwError(FwErr.format, `trust list type is not ${TRUST_TYPE}`);
   if (!Number.isSafeInteger(v.sequence) || (v.sequence as number) < 1) throw fwError(FwErr.format, 'trust list sequence is not an integer ≥ 1');
   if (!Array.isArray(v.keys)) throw fwError(FwErr.format, 'trust list keys is not an array');

@@ -32,7 +32,7 @@ export async function loadHostKeys(dir: string): Promise<HostKey[]> {
 async function loadOrCreate(path: string): Promise<HostKey> {
   const existing = await readIfPresent(path);
   if (existing) return describe(existing, path);
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'moat ssh console host key' });
+  const pair = generateEd25519();
   // 'wx': never overwrite a key another process wrote in the meantime.
   try {
     await writeFile(path, pair.private, { mode: 0o600, flag: 'wx' });
@@ -43,6 +43,19 @@ async function loadOrCreate(path: string): Promise<HostKey> {
   await chmod(path, 0o600);
   await writeFile(`${path}.pub`, `${pair.public}\n`, { mode: 0o644 });
   return describe(Buffer.from(pair.private), path);
+}
+
+/**
+ * ssh2's generator writes an Ed25519 public key whose first byte is 0 as 31 bytes (it trims it like an
+ * integer), and its own parser then refuses the file as malformed: about 1 key in 256. Such a key is
+ * drawn again; after a few tries something else is wrong.
+ */
+function generateEd25519(): { private: string; public: string } {
+  for (let i = 0; i < 8; i++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'moat ssh console host key' });
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error)) return pair;
+  }
+  throw new MoatError('MOAT_ERR_SSH_HOST_KEY', 'could not generate a usable Ed25519 SSH host key');
 }
 
 async function readIfPresent(path: string): Promise<Buffer | undefined> {

@@ -58,7 +58,9 @@ function listFlag<T extends string>(name: string, value: string | undefined, all
 
 function rttFlag(value: string | undefined): number[] | undefined {
   if (value === undefined) return undefined;
-  const rtts = value.split(',').map((s) => intFlag('--rtt', s.trim(), 0, 10_000)!);
+  // At most 2 s: TLS 1.2 full reaches CONNECT ≈ 3.5 round trips after accept, and the broker's connect
+  // timeout (10 s) and the probe's own (15 s) must not cut a setup short.
+  const rtts = value.split(',').map((s) => intFlag('--rtt', s.trim(), 0, 2000)!);
   return [...new Set(rtts)].sort((a, b) => a - b);
 }
 
@@ -241,7 +243,14 @@ async function recommendCommand(args: string[], io: Io, tty: boolean): Promise<n
   };
   const report = v.report !== undefined ? readReport(v.report) : await measure({ quick: true }, io, tty);
   if (typeof report === 'number') return report;
-  const rec = recommend(report, device);
+  let rec: ReturnType<typeof recommend>;
+  try {
+    rec = recommend(report, device);
+  } catch (err) {
+    // readReport checks the outline; a result missing its fields shows up here.
+    if (v.report !== undefined && err instanceof TypeError) throw usage(`--report: ${v.report} is not a complete moat lab report (${err.message})`);
+    throw err;
+  }
   io.out(v.json ? `${JSON.stringify(rec, null, 2)}\n` : renderRecommendation(rec));
   return 0;
 }

@@ -7,45 +7,22 @@ import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { RawClient } from '../broker/helpers.js';
+import { CLI_MAIN, startCli, type CliProcess } from '../support/cli-broker.js';
+import { sClient } from '../support/test-pki.js';
 
 const run = promisify(execFile);
-const MAIN = resolve('.build/src/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'moat-cli-'));
-
-interface Started { child: ChildProcess; ports: Record<string, number>; stdout: string; stderr: string }
-
-async function startCli(args: string[], cwd = dir): Promise<Started> {
-  const child = spawn(process.execPath, [MAIN, 'broker', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  const s: Started = { child, ports: {}, stdout: '', stderr: '' };
-  child.stderr!.on('data', (d: Buffer) => { s.stderr += d.toString(); });
-  await new Promise<void>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`broker did not start: ${s.stdout} ${s.stderr}`)), 15_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      s.stdout += d.toString();
-      if (/Subscribe to everything.*\n.*-v\n/.test(s.stdout)) {
-        for (const m of s.stdout.matchAll(/listening on (\w+):\/\/[^:]+:(\d+)/g)) s.ports[m[1]!] = Number(m[2]);
-        clearTimeout(timer);
-        ok();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`broker exited ${code}: ${s.stderr}`));
-    });
-  });
-  return s;
-}
 
 const exited = (child: ChildProcess): Promise<number | null> =>
   new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))));
 
-let b: Started;
+let b: CliProcess;
 before(async () => {
-  b = await startCli(['--listen', 'mqtt://127.0.0.1:0', '--listen', 'mqtts://127.0.0.1:0', '--listen', 'ws://127.0.0.1:0', '--data-dir', join(dir, 'data')]);
+  b = await startCli(['--listen', 'mqtt://127.0.0.1:0', '--listen', 'mqtts://127.0.0.1:0', '--listen', 'ws://127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: dir });
 });
 after(() => b.child.kill('SIGKILL'));
 
@@ -73,29 +50,13 @@ for (const version of ['mqttv311', 'mqttv5']) {
   });
 }
 
-/** Runs openssl s_client with stdin closed (so it ends after the handshake); returns all it printed. */
-function sClient(args: string[]): Promise<string> {
-  return new Promise((ok) => {
-    const child = spawn('openssl', ['s_client', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stdin.end();
-    const timer = setTimeout(() => child.kill(), 10_000);
-    child.on('close', () => {
-      clearTimeout(timer);
-      ok(out);
-    });
-  });
-}
-
 test('interop: openssl s_client negotiates TLS 1.3 with ALPN mqtt and verifies the chain; TLS 1.2 is refused', async () => {
   const ca = join(dir, 'data', 'pki', 'ca.crt');
-  const out = await sClient(['-connect', `127.0.0.1:${b.ports['mqtts']}`, '-CAfile', ca, '-alpn', 'mqtt', '-verify_return_error']);
+  const out = await sClient(b.ports['mqtts']!, ['-CAfile', ca, '-alpn', 'mqtt', '-verify_return_error']);
   assert.match(out, /New, TLSv1\.3, Cipher is TLS_/);
   assert.match(out, /ALPN protocol: mqtt/);
   assert.match(out, /Verify return code: 0 \(ok\)/);
-  const old = await sClient(['-connect', `127.0.0.1:${b.ports['mqtts']}`, '-tls1_2']);
+  const old = await sClient(b.ports['mqtts']!, ['-tls1_2']);
   assert.match(old, /alert protocol version/);
   assert.match(old, /New, \(NONE\), Cipher is \(NONE\)/);
 });
@@ -110,7 +71,7 @@ test('interop: MQTT.js over WebSocket (subprotocol mqtt) publishes and receives'
 });
 
 test('a port already in use is one clear line and exit code 2 (MOAT_ERR_LISTEN)', async () => {
-  const child = spawn(process.execPath, [MAIN, 'broker', '--listen', `mqtt://127.0.0.1:${b.ports['mqtt']}`], { cwd: dir });
+  const child = spawn(process.execPath, [CLI_MAIN, 'broker', '--listen', `mqtt://127.0.0.1:${b.ports['mqtt']}`], { cwd: dir });
   let err = '';
   child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   assert.equal(await exited(child), 2);
@@ -119,7 +80,7 @@ test('a port already in use is one clear line and exit code 2 (MOAT_ERR_LISTEN)'
 });
 
 test('[MQTT-3.14.2-1] SIGTERM: v5 clients get DISCONNECT 0x8B (server shutting down) and the process exits 0', async () => {
-  const s = await startCli(['--listen', 'mqtt://127.0.0.1:0']);
+  const s = await startCli(['--listen', 'mqtt://127.0.0.1:0'], { cwd: dir });
   const c = await RawClient.connected(s.ports['mqtt']!, { clientId: 'bye' });
   s.child.kill('SIGTERM');
   const d = await c.expect('disconnect');
@@ -132,7 +93,7 @@ test('the moat sub line the broker prints works as printed (TLS, dev CA), receiv
   assert.ok(line, 'banner has a moat sub line');
   // The printed words, as a shell would split them (only '#' is quoted); -C/-W make it end.
   const words = line.split(' ').slice(2).map((w) => w.replace(/^'(.*)'$/, '$1'));
-  const sub = spawn(process.execPath, [MAIN, 'sub', ...words, '-C', '1', '-W', '10'], { cwd: dir });
+  const sub = spawn(process.execPath, [CLI_MAIN, 'sub', ...words, '-C', '1', '-W', '10'], { cwd: dir });
   let out = '';
   sub.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   // Published until the subscriber has it: how long `moat sub` takes to start depends on the machine's load.

@@ -5,21 +5,19 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Broker } from '../../src/broker/broker.js';
 import { startListener } from '../../src/broker/listeners.js';
 import type { AuthenticateRequest } from '../../src/broker/hooks.js';
+import { CLI_MAIN, startCli, type CliProcess } from '../support/cli-broker.js';
 
 const run = promisify(execFile);
-/** The CLI of the same build as this test. */
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'moat-certs-'));
 
@@ -27,7 +25,7 @@ interface Run { code: number | null; out: string; err: string }
 
 function moat(args: string[], cwd: string, onOut?: (out: string) => void): Promise<Run> {
   return new Promise((done) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI_MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (c: Buffer) => {
@@ -172,29 +170,10 @@ test('moat pub/sub with no TLS flags use ./.moat/client.json: the dev CA verifie
   assert.equal(seen.at(-1), 'CN=flagged');
 });
 
-interface Started { child: ChildProcess; stdout: string; stderr: string; port: number }
-
-/** `moat broker` in `cwd`, resolved once its banner is printed (the same wait as broker-process.test.ts). */
-async function startBroker(args: string[], cwd: string, ready = /client profile .*\n/): Promise<Started> {
-  const child = spawn(process.execPath, [MAIN, 'broker', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  const s: Started = { child, stdout: '', stderr: '', port: 0 };
-  cleanups.push(() => child.kill('SIGKILL'));
-  child.stderr!.on('data', (d: Buffer) => { s.stderr += d.toString(); });
-  await new Promise<void>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`broker did not start: ${s.stdout} ${s.stderr}`)), 15_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      s.stdout += d.toString();
-      if (ready.test(s.stdout)) {
-        s.port = Number(/listening on mqtts:\/\/[^\s]+:(\d+)/.exec(s.stdout)?.[1]);
-        clearTimeout(timer);
-        ok();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`broker exited ${code}: ${s.stderr}`));
-    });
-  });
+/** `moat broker` in `cwd`, resolved once `ready` is printed (by default the client profile's line of the banner). */
+async function startBroker(args: string[], cwd: string, ready = /client profile .*\n/): Promise<CliProcess> {
+  const s = await startCli(args, { cwd, ready });
+  cleanups.push(() => s.child.kill('SIGKILL'));
   return s;
 }
 
@@ -207,7 +186,7 @@ test('the broker\'s first start writes the PKI with a device and the client prof
   for (let i = 0; i < 50 && !b.stderr.includes('client profile'); i++) await new Promise((r) => setTimeout(r, 20));
   assert.match(b.stderr, /wrote the client profile/);
   assert.equal(statSync(join(cwd, '.moat', 'pki', 'devices', 'dev-client.key')).mode & 0o777, 0o600);
-  const url = `mqtts://localhost:${b.port}`;
+  const url = `mqtts://localhost:${b.ports['mqtts']}`;
   const { sub, pubs } = await subThenPub(cwd, ['-L', url]);
   assert.equal(sub.code, 0, sub.err);
   assert.deepEqual(pubs.map((p) => p.code), [0, 0]);
@@ -230,11 +209,11 @@ test('a broken client profile: moat pub names it (MOAT_ERR_CONFIG, exit 2) and t
   writeFileSync(join(cwd, '.moat', 'client.json'), '{ "ca": ');
   const b = await startBroker(['--listen', 'mqtts://127.0.0.1:0'], cwd, /-v\n/);
   assert.doesNotMatch(b.stdout, /client profile/);
-  const r = await moat(['pub', '-L', `mqtts://localhost:${b.port}`, '-t', 'x', '-m', 'y'], cwd);
+  const r = await moat(['pub', '-L', `mqtts://localhost:${b.ports['mqtts']}`, '-t', 'x', '-m', 'y'], cwd);
   assert.equal(r.code, 2);
   assert.match(r.err, /client\.json.*MOAT_ERR_CONFIG/);
   writeFileSync(join(cwd, '.moat', 'client.json'), JSON.stringify({ ca: 'pki/ca.crt', cert: 'pki/devices/dev-client.crt' }));
-  const half = await moat(['pub', '-L', `mqtts://localhost:${b.port}`, '-t', 'x', '-m', 'y'], cwd);
+  const half = await moat(['pub', '-L', `mqtts://localhost:${b.ports['mqtts']}`, '-t', 'x', '-m', 'y'], cwd);
   assert.equal(half.code, 2);
   assert.match(half.err, /MOAT_ERR_CONFIG/);
 });

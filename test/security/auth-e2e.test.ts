@@ -6,22 +6,21 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import type { ProtocolVersion } from '../../src/codec/index.js';
 import { issueDeviceCert, type DeviceCert } from '../../src/security/dev-pki.js';
 import { RawClient } from '../broker/helpers.js';
 import { publish, receiveOne, subscribe } from '../broker/conformance-util.js';
+import { CLI_MAIN, startCli, type CliProcess } from '../support/cli-broker.js';
 import { eventually } from '../support/test-pki.js';
 
 const run = promisify(execFile);
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'moat-auth-e2e-'));
 const data = join(dir, 'data');
 
@@ -51,33 +50,9 @@ topic readwrite jwt/#
 pattern readwrite devices/%u/#
 `;
 
-interface Started { child: ChildProcess; ports: Record<string, number>; stdout: string; stderr: string }
-
-async function startCli(args: string[]): Promise<Started> {
-  const child = spawn(process.execPath, [MAIN, 'broker', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const s: Started = { child, ports: {}, stdout: '', stderr: '' };
-  child.stderr!.on('data', (d: Buffer) => { s.stderr += d.toString(); });
-  await new Promise<void>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`broker did not start: ${s.stdout} ${s.stderr}`)), 15_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      s.stdout += d.toString();
-      if (/Subscribe to everything.*\n.*-v\n/.test(s.stdout)) {
-        for (const m of s.stdout.matchAll(/listening on (\w+):\/\/[^:]+:(\d+)/g)) s.ports[m[1]!] = Number(m[2]);
-        clearTimeout(timer);
-        ok();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`broker exited ${code}: ${s.stderr}`));
-    });
-  });
-  return s;
-}
-
 /** `moat passwd FILE USER` with the password on a piped stdin. */
 async function passwd(file: string, user: string, password: string): Promise<void> {
-  const child = spawn(process.execPath, [MAIN, 'passwd', file, user], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_MAIN, 'passwd', file, user], { stdio: ['pipe', 'ignore', 'pipe'] });
   child.stdin.end(`${password}\n`);
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   assert.equal(code, 0);
@@ -110,7 +85,7 @@ async function connected(port: number, o: Parameters<typeof connectRaw>[1]): Pro
   return client;
 }
 
-let b: Started;
+let b: CliProcess;
 let device: DeviceCert;
 let other: DeviceCert;
 const ca = join(data, 'pki', 'ca.crt');
@@ -140,7 +115,7 @@ acl:
   admins: [ops]
 `);
   // The password file comes from the flag, next to the config file's auth keys.
-  b = await startCli(['--config', join(dir, 'moat.yaml'), '--password-file', users]);
+  b = await startCli(['--config', join(dir, 'moat.yaml'), '--password-file', users], { cwd: dir });
   device = await issueDeviceCert(join(data, 'pki'), 'sensor-0042');
   other = await issueDeviceCert(join(data, 'pki'), 'sensor-0099');
 });
@@ -331,7 +306,7 @@ test('the log at debug level holds no password and no token', async () => {
 });
 
 test('a broker whose only listener is not on loopback: loud warning for plain text, anonymous refused even from 127.0.0.1', async () => {
-  const s = await startCli(['--listen', 'mqtt://0.0.0.0:0', '--store', 'memory', '--data-dir', join(dir, 'data2')]);
+  const s = await startCli(['--listen', 'mqtt://0.0.0.0:0', '--store', 'memory', '--data-dir', join(dir, 'data2')], { cwd: dir });
   try {
     assert.match(s.stderr, /WARNING: mqtt:\/\/0\.0\.0\.0:0 is plain text on a non-loopback address/);
     const { code, client } = await connectRaw(s.ports['mqtt']!, {});
@@ -343,25 +318,17 @@ test('a broker whose only listener is not on loopback: loud warning for plain te
 });
 
 test('MOAT_PASSWORD_FILE and MOAT_ACL_FILE from the environment', async () => {
-  const child = spawn(process.execPath, [MAIN, 'broker', '--listen', 'mqtt://127.0.0.1:0', '--store', 'memory', '--data-dir', join(dir, 'data3')], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MOAT_PASSWORD_FILE: join(dir, 'users'), MOAT_ACL_FILE: aclFile },
+  const s = await startCli(['--listen', 'mqtt://127.0.0.1:0', '--store', 'memory', '--data-dir', join(dir, 'data3')], {
+    cwd: dir, env: { ...process.env, MOAT_PASSWORD_FILE: join(dir, 'users'), MOAT_ACL_FILE: aclFile }, ready: /-v\n/,
   });
   try {
-    let out = '';
-    await new Promise<void>((ok, fail) => {
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (/-v\n/.test(out)) ok();
-      });
-      child.once('exit', (code) => fail(new Error(`broker exited ${code}`)));
-    });
-    const port = Number(/listening on mqtt:\/\/[^:]+:(\d+)/.exec(out)![1]);
+    const port = s.ports['mqtt']!;
     assert.equal((await connectRaw(port, { username: 'alice', password: WRONG_PW })).code, 0x86);
     const alice = await connected(port, { clientId: 'env-alice', username: 'alice', password: ALICE_PW });
     assert.deepEqual(await subscribe(alice, ['home/alice/lamp', 'home/bob/#'], 0), [0, 0x87]);
     alice.end();
   } finally {
-    child.kill('SIGKILL');
+    s.child.kill('SIGKILL');
   }
 });
 
@@ -379,7 +346,7 @@ allowAnonymous: false
 auth: { pskUsername: true }
 acl: ${aclFile}
 `);
-  const s = await startCli(['--config', join(dir, 'psk.yaml')]);
+  const s = await startCli(['--config', join(dir, 'psk.yaml')], { cwd: dir });
   try {
     const common = ['-h', '127.0.0.1', '-p', String(s.ports['mqtts']), '--psk', key, '--psk-identity', 'dev-psk-1', '-V', 'mqttv5'];
     // `pattern readwrite devices/%u/#` with %u = the PSK identity. Retained: order of SUBSCRIBE and PUBLISH does not matter.

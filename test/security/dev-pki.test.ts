@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import {
   DEFAULT_DEVICE_ID, KEY_TYPES, ensureDevPki, initDevPki, issueDeviceCert, parseKeyType, validateDeviceId, type DevPki, type KeyType,
 } from '../../src/security/dev-pki.js';
+import { sClient } from '../support/test-pki.js';
 
 const run = promisify(execFile);
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -47,22 +48,6 @@ function handshake(port: number, opts: { ca: string; cert?: string; key?: string
     s.on('data', (d: Buffer) => { data += d.toString(); });
     s.on('end', () => ok({ protocol: s.getProtocol(), data }));
     s.on('error', fail);
-  });
-}
-
-/** openssl s_client with stdin closed (it ends after the handshake); everything it printed. */
-function sClient(args: string[]): Promise<string> {
-  return new Promise((ok) => {
-    const child = spawn('openssl', ['s_client', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stdin.end();
-    const timer = setTimeout(() => child.kill(), 10_000);
-    child.on('close', () => {
-      clearTimeout(timer);
-      ok(out);
-    });
   });
 }
 
@@ -103,13 +88,13 @@ for (const keyType of KEY_TYPES) {
     const pki = await initDevPki(dir, { keyType });
     const srv = await mtlsServer(pki);
     try {
-      const out = await sClient(['-connect', `127.0.0.1:${srv.port}`, '-CAfile', pki.caCertPath, '-verify_return_error',
+      const out = await sClient(srv.port, ['-CAfile', pki.caCertPath, '-verify_return_error',
         '-verify_ip', '127.0.0.1', '-cert', pki.device!.certPath, '-key', pki.device!.keyPath]);
       assert.match(out, /New, TLSv1\.3, Cipher is TLS_/);
       assert.match(out, /Verify return code: 0 \(ok\)/);
       for (let i = 0; i < 50 && srv.peers.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       assert.deepEqual(srv.peers, [{ authorized: true, cn: DEFAULT_DEVICE_ID }]);
-      const wrong = await sClient(['-connect', `127.0.0.1:${srv.port}`, '-CAfile', pki.caCertPath, '-verify_return_error', '-verify_hostname', 'example.com']);
+      const wrong = await sClient(srv.port, ['-CAfile', pki.caCertPath, '-verify_return_error', '-verify_hostname', 'example.com']);
       assert.match(wrong, /Verify return code: 62 \(hostname mismatch\)|hostname mismatch/);
     } finally {
       await srv.close();

@@ -40,6 +40,7 @@ import tls from 'node:tls';
 import { LIMITS, MOSQUITTO, startBroker, versions } from './broker/brokers.mjs';
 import { useCodec } from './broker/client.mjs';
 import { killAll } from './broker/proc.mjs';
+import { parseOptions } from './lib/options.mjs';
 import { connects, fanIn, fanOut, idleMemory, latency, p2pQos1 } from './broker/scenarios.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -48,27 +49,11 @@ const root = join(here, '..');
 // ---------------------------------------------------------------------------------------------------
 // Options
 
-const argv = process.argv.slice(2);
-const known = ['quick', 'json', 'only', 'brokers', 'transport', 'rounds', 'warmup-ms', 'measure-ms',
-  'connections', 'rate', 'moat-log-level', 'moat-node-args', 'moat-limits', 'moat-dist', 'moat-args', 'help'];
-const opts = {};
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i];
-  const name = a.replace(/^--/, '').split('=')[0];
-  if (!a.startsWith('--') || !known.includes(name)) {
-    process.stderr.write(`bench: unknown argument ${a}; known: ${known.map((k) => `--${k}`).join(' ')}\n`);
-    process.exit(2);
-  }
-  if (a.includes('=')) opts[name] = a.slice(a.indexOf('=') + 1);
-  else if (['only', 'brokers', 'transport', 'rounds', 'warmup-ms', 'measure-ms', 'connections', 'rate',
-    'moat-log-level', 'moat-node-args', 'moat-limits', 'moat-dist', 'moat-args'].includes(name) && i + 1 < argv.length && !argv[i + 1].startsWith('--')) {
-    opts[name] = argv[++i];
-  } else opts[name] = true;
-}
-if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
-  process.exit(0);
-}
+const opts = parseOptions(import.meta.url, {
+  flags: ['quick', 'json'],
+  valued: ['only', 'brokers', 'transport', 'rounds', 'warmup-ms', 'measure-ms', 'connections', 'rate',
+    'moat-log-level', 'moat-node-args', 'moat-limits', 'moat-dist', 'moat-args'],
+});
 const quick = opts.quick === true;
 const config = {
   rounds: Number(opts.rounds ?? (quick ? 1 : 3)),

@@ -39,26 +39,16 @@ import net from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseOptions } from './lib/options.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const require = createRequire(join(here, 'package.json'));
 
-const argv = process.argv.slice(2);
-const known = ['quick', 'json', 'only', 'lib', 'rounds', 'messages', 'client', 'client-b', 'broker-pid', 'help'];
-const opts = {};
-for (const a of argv) {
-  const name = a.replace(/^--/, '').split('=')[0];
-  if (!a.startsWith('--') || !known.includes(name)) {
-    process.stderr.write(`bench: unknown argument ${a}; known: ${known.map((k) => `--${k}`).join(' ')}\n`);
-    process.exit(2);
-  }
-  opts[name] = a.includes('=') ? a.slice(a.indexOf('=') + 1) : true;
-}
-if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
-  process.exit(0);
-}
+const opts = parseOptions(import.meta.url, {
+  flags: ['quick', 'json'],
+  valued: ['only', 'lib', 'rounds', 'messages', 'client', 'client-b', 'broker-pid'],
+});
 
 const HOST = '127.0.0.1';
 const PORT = 1883;

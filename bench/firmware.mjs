@@ -34,25 +34,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { cpuMs as procCpuMs, killAll } from './broker/proc.mjs';
+import { parseOptions } from './lib/options.mjs';
 import { startMoat } from './tls/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 
-const VALUED = ['devices', 'workers', 'reps', 'image-kib', 'chunk', 'bulk-mib', 'window', 'dist'];
-const opts = {};
-for (const a of process.argv.slice(2)) {
-  const [name, value] = a.replace(/^--/, '').split('=');
-  if (!a.startsWith('--') || ![...VALUED, 'quick', 'json', 'help'].includes(name)) {
-    process.stderr.write(`bench: unknown argument ${a}\n`);
-    process.exit(2);
-  }
-  opts[name] = value ?? true;
-}
-if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
-  process.exit(0);
-}
+const opts = parseOptions(import.meta.url, {
+  flags: ['quick', 'json'],
+  valued: ['devices', 'workers', 'reps', 'image-kib', 'chunk', 'bulk-mib', 'window', 'dist'],
+});
 const quick = opts.quick === true;
 const cfg = {
   devices: Number(opts.devices ?? (quick ? 20 : 100)),

@@ -37,6 +37,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import { killAll, rssBytes } from './broker/proc.mjs';
+import { parseOptions } from './lib/options.mjs';
 import { startLoad } from './tls/load-client.mjs';
 import { makePki, rows as makeRows } from './tls/rows.mjs';
 import { startBare, startMoat } from './tls/servers.mjs';
@@ -47,26 +48,11 @@ const root = join(here, '..');
 // ---------------------------------------------------------------------------------------------------
 // Options
 
-const VALUED = ['only', 'variants', 'rounds', 'warmup-ms', 'measure-ms', 'concurrency', 'connections', 'dist', 'dist-b',
-  'moat-log-level', 'moat-node-args', 'bare-node-args'];
-const known = [...VALUED, 'quick', 'json', 'paired', 'help'];
-const opts = {};
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i];
-  const name = a.replace(/^--/, '').split('=')[0];
-  if (!a.startsWith('--') || !known.includes(name)) {
-    process.stderr.write(`bench: unknown argument ${a}; known: ${known.map((k) => `--${k}`).join(' ')}\n`);
-    process.exit(2);
-  }
-  if (a.includes('=')) opts[name] = a.slice(a.indexOf('=') + 1);
-  else if (VALUED.includes(name) && i + 1 < argv.length && !argv[i + 1].startsWith('--')) opts[name] = argv[++i];
-  else opts[name] = true;
-}
-if (opts.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
-  process.exit(0);
-}
+const opts = parseOptions(import.meta.url, {
+  flags: ['quick', 'json', 'paired'],
+  valued: ['only', 'variants', 'rounds', 'warmup-ms', 'measure-ms', 'concurrency', 'connections', 'dist', 'dist-b',
+    'moat-log-level', 'moat-node-args', 'bare-node-args'],
+});
 const quick = opts.quick === true;
 const config = {
   rounds: Number(opts.rounds ?? (quick ? 1 : 3)),

@@ -5,40 +5,13 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startUntilLine } from '../lib/start.mjs';
 import { freePort, spawnTracked, stopChild, waitForPort } from './proc.mjs';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
 /** Shared limits: the issue's Mosquitto settings, applied to Moat as well so queues are comparable. */
 export const LIMITS = { maxInflight: 64, maxQueuedMessages: 10000 };
-
-function waitForLine(handle, re, timeoutMs, what) {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (chunk) => {
-      out += chunk.toString('utf8');
-      const m = re.exec(out);
-      if (m) {
-        cleanup();
-        resolve(m);
-      }
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`${what} did not start within ${timeoutMs} ms; output: ${out.slice(-500)} ${handle.tail()}`));
-    }, timeoutMs);
-    const onExit = ({ code, signal }) => {
-      cleanup();
-      reject(new Error(`${what} exited at start (code ${code}, signal ${signal}): ${handle.tail()} ${out.slice(-500)}`));
-    };
-    function cleanup() {
-      clearTimeout(timer);
-      handle.child.stdout.off('data', onData);
-    }
-    handle.child.stdout.on('data', onData);
-    handle.exited.then(onExit);
-  });
-}
 
 /**
  * ctx: { root, moatRoot?, tmp, moatDataDir, pki: { certPath, keyPath, ca }, moatNodeArgs: string[], moatLogLevel,
@@ -75,26 +48,17 @@ async function startMoat(ctx) {
     ...Object.entries(ctx.moatLimits ?? LIMITS).flatMap(([k, v]) => ['--limit', `${k}=${v}`]),
     ...(ctx.moatArgs ?? []),
   ];
-  const handle = spawnTracked(process.execPath, args, { cwd: ctx.tmp });
-  try {
-    const m = await waitForLine(handle, /listening on mqtt:\/\/127\.0\.0\.1:(\d+)[\s\S]*listening on mqtts:\/\/127\.0\.0\.1:(\d+)/, 15000, 'moat');
-    return wrap('moat', handle, { tcp: Number(m[1]), tls: Number(m[2]) });
-  } catch (err) {
-    await stopChild(handle, 500);
-    throw err;
-  }
+  const { handle, match: m } = await startUntilLine(process.execPath, args, { cwd: ctx.tmp }, {
+    ready: /listening on mqtt:\/\/127\.0\.0\.1:(\d+)[\s\S]*listening on mqtts:\/\/127\.0\.0\.1:(\d+)/, timeoutMs: 15000, what: 'moat',
+  });
+  return wrap('moat', handle, { tcp: Number(m[1]), tls: Number(m[2]) });
 }
 
 async function startAedes(ctx) {
   const script = join(ctx.root, 'bench', 'broker', 'aedes-server.mjs');
-  const handle = spawnTracked(process.execPath, [script, ctx.pki.certPath, ctx.pki.keyPath], { cwd: ctx.tmp });
-  try {
-    const m = await waitForLine(handle, /\{"tcp":(\d+),"tls":(\d+)\}/, 15000, 'aedes');
-    return wrap('aedes', handle, { tcp: Number(m[1]), tls: Number(m[2]) });
-  } catch (err) {
-    await stopChild(handle, 500);
-    throw err;
-  }
+  const { handle, match: m } = await startUntilLine(process.execPath, [script, ctx.pki.certPath, ctx.pki.keyPath], { cwd: ctx.tmp },
+    { ready: /\{"tcp":(\d+),"tls":(\d+)\}/, timeoutMs: 15000, what: 'aedes' });
+  return wrap('aedes', handle, { tcp: Number(m[1]), tls: Number(m[2]) });
 }
 
 let confCounter = 0;

@@ -6,40 +6,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { spawnTracked, stopChild } from '../broker/proc.mjs';
+import { stopChild } from '../broker/proc.mjs';
+import { startUntilLine } from '../lib/start.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const PROBE = pathToFileURL(join(here, 'probe.mjs')).href;
 
 let seq = 0;
-
-/** Waits for a line on the child's stdout matching `re`. */
-function waitForLine(handle, re, timeoutMs, what) {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (chunk) => {
-      out += chunk.toString('utf8');
-      const m = re.exec(out);
-      if (m) {
-        cleanup();
-        resolve(m);
-      }
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`${what} did not start within ${timeoutMs} ms: ${out.slice(-500)} ${handle.tail()}`));
-    }, timeoutMs);
-    function cleanup() {
-      clearTimeout(timer);
-      handle.child.stdout.off('data', onData);
-    }
-    handle.child.stdout.on('data', onData);
-    handle.exited.then(({ code, signal }) => {
-      cleanup();
-      reject(new Error(`${what} exited at start (code ${code}, signal ${signal}): ${handle.tail()} ${out.slice(-500)}`));
-    });
-  });
-}
 
 function wrap(name, handle, ports) {
   const pending = new Map();
@@ -90,28 +63,20 @@ export async function startMoat(ctx, listener, extra = {}) {
   const main = join(ctx.dist, 'cli', 'main.js');
   const args = [...ctx.moatNodeArgs, '--import', PROBE, main, 'broker', '-c', file, '--store', 'memory',
     '--data-dir', dataDir, '--log-level', ctx.moatLogLevel];
-  const handle = spawnTracked(process.execPath, args, { cwd: ctx.tmp, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  try {
-    const m = await waitForLine(handle, extra.tcp
+  const { handle, match: m } = await startUntilLine(process.execPath, args, { cwd: ctx.tmp, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }, {
+    ready: extra.tcp
       ? /listening on mqtts:\/\/127\.0\.0\.1:(\d+)[\s\S]*listening on mqtt:\/\/127\.0\.0\.1:(\d+)/
-      : /listening on mqtts:\/\/127\.0\.0\.1:(\d+)/, 20000, 'moat');
-    return wrap('moat', handle, { tls: Number(m[1]), tcp: m[2] ? Number(m[2]) : undefined });
-  } catch (err) {
-    await stopChild(handle, 500);
-    throw err;
-  }
+      : /listening on mqtts:\/\/127\.0\.0\.1:(\d+)/,
+    timeoutMs: 20000, what: 'moat',
+  });
+  return wrap('moat', handle, { tls: Number(m[1]), tcp: m[2] ? Number(m[2]) : undefined });
 }
 
 /** The bare Node TLS server with the row's options (see bare-server.mjs). */
 export async function startBare(ctx, spec) {
   const script = join(here, 'bare-server.mjs');
-  const handle = spawnTracked(process.execPath, [...(ctx.bareNodeArgs ?? []), '--import', PROBE, script, JSON.stringify({ dist: ctx.dist, ...spec })],
-    { cwd: ctx.tmp, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  try {
-    const m = await waitForLine(handle, /\{"port":(\d+)\}/, 20000, 'bare');
-    return wrap('bare', handle, { tls: Number(m[1]) });
-  } catch (err) {
-    await stopChild(handle, 500);
-    throw err;
-  }
+  const { handle, match: m } = await startUntilLine(process.execPath,
+    [...(ctx.bareNodeArgs ?? []), '--import', PROBE, script, JSON.stringify({ dist: ctx.dist, ...spec })],
+    { cwd: ctx.tmp, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }, { ready: /\{"port":(\d+)\}/, timeoutMs: 20000, what: 'bare' });
+  return wrap('bare', handle, { tls: Number(m[1]) });
 }

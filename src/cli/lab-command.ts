@@ -14,7 +14,7 @@ import { renderHtml } from '../lab/html-report.js';
 import { renderMarkdown } from '../lab/markdown.js';
 import { recommend, renderRecommendation, type DeviceProfile } from '../lab/recommend.js';
 import type { Io } from './broker-command.js';
-import { intFlag } from './client-args.js';
+import { INSECURE_WARNING, clientSetup, intFlag, type CommonValues } from './client-args.js';
 
 export const LAB_HELP = `moat lab — measure what each security mode costs, on this machine and link
 
@@ -31,15 +31,17 @@ Options:
   --keys a,b         server key types (default all): ${LAB_KEYS.join(', ')}
   --repeat N         repetitions per measurement (default 5; --quick 2)
   --quick            fewer repetitions and connections: the default set in under 30 s
-  --rtt 0,50,200     simulated round-trip times in ms (a delay proxy adds half each way)
+  --rtt 0,50,200     simulated round-trip times in ms, each ≤ 10000 (a delay proxy adds half each way)
   --json             print the report as JSON instead of the Markdown table
   --out DIR          also write DIR/report.html (tables and charts), report.json and report.md
   -L, --url URL      measure against this broker (mqtt:// or mqtts://) instead of starting one;
                      broker CPU and memory are then not measured
+  -u USER, -P PASSWORD      credentials for the --url broker's CONNECT (not written to reports)
   --cafile FILE      CA that verifies the --url broker
   --cert FILE, --key FILE   client certificate and key for mtls13 against --url
   --psk HEX --psk-identity ID   PSK for the PSK modes against --url
   --insecure         do not verify the --url broker's certificate
+  --data-dir DIR     dev profile for a local --url broker, as in moat pub (default ./.moat)
   --help             this help
 
 recommend: daily bytes, CPU seconds and connect time for each mode on the described device, and a
@@ -58,9 +60,9 @@ function listFlag<T extends string>(name: string, value: string | undefined, all
 
 function rttFlag(value: string | undefined): number[] | undefined {
   if (value === undefined) return undefined;
-  // At most 2 s: TLS 1.2 full reaches CONNECT ≈ 3.5 round trips after accept, and the broker's connect
-  // timeout (10 s) and the probe's own (15 s) must not cut a setup short.
-  const rtts = value.split(',').map((s) => intFlag('--rtt', s.trim(), 0, 2000)!);
+  // 10 s covers a congested GEO satellite or 2G link; the lab's broker and probes wait in proportion
+  // (runner.ts setupTimeoutMs). A --url broker's own connect timeout may still cut long setups short.
+  const rtts = value.split(',').map((s) => intFlag('--rtt', s.trim(), 0, 10_000)!);
   return [...new Set(rtts)].sort((a, b) => a - b);
 }
 
@@ -93,24 +95,25 @@ export function progressWriter(write: (s: string) => void, tty: boolean, columns
   };
 }
 
-const readFlagFile = (flag: string, path: string): Buffer => {
-  try {
-    return readFileSync(path);
-  } catch {
-    throw usage(`${flag}: cannot read ${path}`);
-  }
-};
-
 const RUN_OPTIONS = {
   modes: { type: 'string' }, keys: { type: 'string' }, repeat: { type: 'string' }, quick: { type: 'boolean' },
-  rtt: { type: 'string' }, url: { type: 'string', short: 'L' }, cafile: { type: 'string' }, cert: { type: 'string' },
-  key: { type: 'string' }, psk: { type: 'string' }, 'psk-identity': { type: 'string' }, insecure: { type: 'boolean' },
+  rtt: { type: 'string' }, url: { type: 'string', short: 'L' }, username: { type: 'string', short: 'u' }, pw: { type: 'string', short: 'P' },
+  cafile: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, psk: { type: 'string' },
+  'psk-identity': { type: 'string' }, insecure: { type: 'boolean' }, 'data-dir': { type: 'string' },
 } as const;
 
 type RunValues = { [K in keyof typeof RUN_OPTIONS]?: (typeof RUN_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
-/** The flags → runLab options; every usage error is MOAT_ERR_CONFIG before anything runs. */
-export function labOptions(v: RunValues): LabOptions {
+/** The flags that describe how to reach a --url broker, as `moat pub` spells them. */
+const CONNECTION_FLAGS = ['username', 'pw', 'cafile', 'cert', 'key', 'psk', 'psk-identity', 'insecure', 'data-dir'] as const;
+const flagName = (f: (typeof CONNECTION_FLAGS)[number]): string => (f === 'username' ? '-u' : f === 'pw' ? '-P' : `--${f}`);
+
+/**
+ * The flags → runLab options; every usage error is MOAT_ERR_CONFIG before anything runs. A --url
+ * broker is reached the way `moat pub -L URL` reaches it (the same flags, the same checks, the dev
+ * profile's CA and device certificate for a local host): client-args.ts's clientSetup decides.
+ */
+export function labOptions(v: RunValues, cwd = '.'): LabOptions {
   const o: LabOptions = {};
   const modes = listFlag<LabMode>('--modes', v.modes, LAB_MODES);
   if (modes) o.modes = modes;
@@ -121,9 +124,9 @@ export function labOptions(v: RunValues): LabOptions {
   if (v.quick) o.quick = true;
   const rtts = rttFlag(v.rtt);
   if (rtts) o.rtts = rtts;
-  const tlsFlags = (['cafile', 'cert', 'key', 'psk', 'psk-identity', 'insecure'] as const).filter((f) => v[f] !== undefined && v[f] !== false);
+  const given = CONNECTION_FLAGS.filter((f) => v[f] !== undefined && v[f] !== false);
   if (v.url === undefined) {
-    if (tlsFlags.length) throw usage(`${tlsFlags.map((f) => `--${f}`).join(', ')} only apply to a --url broker (the built-in one needs none)`);
+    if (given.length) throw usage(`${given.map(flagName).join(', ')} only apply to a --url broker (the built-in one needs none)`);
     return o;
   }
   let url: URL;
@@ -132,24 +135,30 @@ export function labOptions(v: RunValues): LabOptions {
   } catch {
     throw usage(`invalid broker URL "${v.url}"`);
   }
+  // The lab counts TCP and TLS bytes on the socket: WebSocket framing would be a different measurement.
   if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw usage(`--url must be mqtt:// or mqtts://, not ${v.url}`);
-  if (url.protocol === 'mqtt:' && tlsFlags.length) throw usage(`${tlsFlags.map((f) => `--${f}`).join(', ')} need an mqtts:// URL, not ${v.url}`);
+  // Reports name the URL: credentials in it would be written into every one.
+  if (url.username || url.password) throw usage('--url must not carry user:password (reports name the URL): give them with -u and -P');
+  const common: CommonValues = { url: v.url };
+  for (const f of CONNECTION_FLAGS) if (v[f] !== undefined) (common as Record<string, unknown>)[f] = v[f];
+  const { options: c } = clientSetup(common, cwd);
   o.url = v.url;
   const tls: NonNullable<LabOptions['tls']> = {};
-  if (v.cafile !== undefined) tls.ca = readFlagFile('--cafile', v.cafile);
-  if ((v.cert === undefined) !== (v.key === undefined)) throw usage('--cert and --key go together');
-  if (v.cert !== undefined && v.key !== undefined) {
-    tls.cert = readFlagFile('--cert', v.cert);
-    tls.key = readFlagFile('--key', v.key);
+  if (c.ca !== undefined) tls.ca = c.ca;
+  if (c.cert !== undefined) tls.cert = c.cert;
+  if (c.key !== undefined) tls.key = c.key;
+  if (c.psk !== undefined && c.pskIdentity !== undefined) {
+    tls.pskHex = Buffer.isBuffer(c.psk) ? c.psk.toString('hex') : c.psk;
+    tls.pskIdentity = c.pskIdentity;
   }
-  if ((v.psk === undefined) !== (v['psk-identity'] === undefined)) throw usage('--psk and --psk-identity go together');
-  if (v.psk !== undefined) {
-    if (!/^([0-9a-fA-F]{2})+$/.test(v.psk)) throw usage('--psk must be the key in hexadecimal');
-    tls.pskHex = v.psk;
-    tls.pskIdentity = v['psk-identity']!;
-  }
-  if (v.insecure) tls.insecure = true;
+  if (c.rejectUnauthorized === false) tls.insecure = true;
   if (Object.keys(tls).length) o.tls = tls;
+  if (c.username !== undefined || c.password !== undefined) {
+    o.login = {
+      ...(c.username !== undefined ? { username: c.username } : {}),
+      ...(c.password !== undefined ? { password: Buffer.from(c.password) } : {}),
+    };
+  }
   return o;
 }
 
@@ -188,6 +197,7 @@ export async function labCommand(args: string[], io: Io, tty = stderr.isTTY === 
   }
   if (positionals.length) throw usage(`unknown lab command "${positionals[0]}" (moat lab [options] or moat lab recommend)`);
   const options = labOptions(v);
+  if (v.insecure) io.err(INSECURE_WARNING);
   const report = await measure(options, io, tty);
   if (typeof report === 'number') return report;
   const markdown = renderMarkdown(report);

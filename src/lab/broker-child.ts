@@ -24,6 +24,7 @@ export interface ChildConfig {
   caFile: string;
   pskFile: string;
   ticketKeyFile: string;
+  connectTimeoutMs?: number;
 }
 
 export interface ChildPorts {
@@ -43,7 +44,9 @@ export type ChildReply =
 
 async function main(): Promise<void> {
   const cfg = await new Promise<ChildConfig>((resolve) => process.once('message', (m) => resolve(m as ChildConfig)));
-  const broker = new Broker({ sysInterval: 0, allowAnonymous: true });
+  const broker = new Broker({
+    sysInterval: 0, allowAnonymous: true, ...(cfg.connectTimeoutMs !== undefined ? { limits: { connectTimeoutMs: cfg.connectTimeoutMs } } : {}),
+  });
   const running = new Map<string, RunningListener>();
   const tlsListener = async (name: string, o: TlsListenerOptions): Promise<number> => {
     // No file watching or ticket rotation: nothing changes during a run, and neither may cost CPU.

@@ -142,6 +142,22 @@ export function environmentLine(report: LabReport): string {
   ].join(' · ');
 }
 
+/** What stands behind each figure, so that a reader can weigh it (reports from before it was recorded: empty). */
+export function methodLine(report: LabReport): string {
+  const m = report.method;
+  if (!m) return '';
+  const parts = [
+    `setups: ${report.repeat} per row at the first RTT, ${m.delayedSetups} at each other`,
+    `CPU: ${report.repeat} batches of ${m.cpuBatch} setups`,
+  ];
+  if (m.memConnections !== undefined) {
+    // RSS moves in whole pages and allocator chunks: the fewer connections, the coarser the figure.
+    parts.push(`memory: broker RSS growth over ${m.memConnections} idle connections, ${m.memRepeat ?? 1}× (after a full GC)`);
+  }
+  parts.push(`throughput: ${m.throughputRepeat}× ${m.throughputMs} ms`);
+  return parts.join(' · ');
+}
+
 /** The main table always (it says why rows were skipped); the others when some row was measured. */
 export const allTables = (report: LabReport): Table[] =>
   [mainTable(report), ...[spreadTable(report), overheadTable(report)].filter((t) => t.rows.length > 0)];

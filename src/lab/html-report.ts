@@ -3,7 +3,7 @@
  * environment, the charts the issue names — setup time vs RTT, setup bytes per mode, CPU per mode,
  * broker memory per connection — and the same tables as the Markdown. Every text is escaped.
  */
-import { allTables, environmentLine, grouped, ms, rowLabel, type Table } from './format.js';
+import { allTables, environmentLine, grouped, methodLine, ms, rowLabel, type Table } from './format.js';
 import type { LabMode, LabReport, ModeResult } from './report.js';
 import { barChart, escapeXml as esc, lineChart } from './svg-chart.js';
 
@@ -113,6 +113,7 @@ export function renderHtml(report: LabReport): string {
 <body>
 <h1>moat lab — what each security mode costs</h1>
 <p class="env">${esc(environmentLine(report))}</p>
+${methodLine(report) ? `<p class="env">${esc(methodLine(report))}</p>` : ''}
 ${skipped.length ? `<p class="skipped">Skipped: ${esc(skipped.map((r) => `${rowLabel(r)} (${r.skipped})`).join('; '))}</p>\n` : ''}${charts(report).join('\n')}
 ${allTables(report).map(htmlTable).join('\n')}
 </body>

@@ -79,8 +79,17 @@ export interface ChildBroker {
  * difference (seen as a negative memory per connection). The child whose CPU is measured runs with
  * V8's defaults, as a broker would.
  */
-export async function startChildBroker(m: LabMaterial, o: { memory?: boolean } = {}): Promise<ChildBroker> {
-  const cfg: ChildConfig = { servers: m.servers as Record<string, { certFile: string; keyFile: string }>, caFile: m.caFile, pskFile: m.pskFile, ticketKeyFile: m.ticketKeyFile };
+export interface ChildBrokerOptions {
+  memory?: boolean;
+  /** The broker's connect timeout (default the broker's 10 s): long simulated RTTs need more. */
+  connectTimeoutMs?: number;
+}
+
+export async function startChildBroker(m: LabMaterial, o: ChildBrokerOptions = {}): Promise<ChildBroker> {
+  const cfg: ChildConfig = {
+    servers: m.servers as Record<string, { certFile: string; keyFile: string }>, caFile: m.caFile, pskFile: m.pskFile, ticketKeyFile: m.ticketKeyFile,
+    ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+  };
   const entry = fileURLToPath(new URL('./broker-child.js', import.meta.url));
   const child: ChildProcess = fork(entry, [], { execArgv: ['--expose-gc', ...(o.memory ? ['--no-memory-reducer', '--single-threaded-gc'] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const pending: Array<{ type: string; resolve: (r: ChildReply) => void; reject: (e: Error) => void }> = [];

@@ -2,7 +2,7 @@
  * A LabReport as Markdown: what `moat lab` prints on the terminal and writes to report.md. Columns are
  * padded so that the table reads in a terminal as it is, and stays a valid Markdown table.
  */
-import { allTables, environmentLine, type Table } from './format.js';
+import { allTables, environmentLine, methodLine, type Table } from './format.js';
 import type { LabReport } from './report.js';
 
 /** A cell may not break the row: pipes escaped, line breaks flattened. */
@@ -24,7 +24,8 @@ export function markdownTable(t: Table): string {
 }
 
 export function renderMarkdown(report: LabReport): string {
-  const parts = [`# moat lab\n\n${environmentLine(report)}\n`];
+  const method = methodLine(report);
+  const parts = [`# moat lab\n\n${environmentLine(report)}\n${method ? `\n${method}\n` : ''}`];
   for (const t of allTables(report)) {
     parts.push(`## ${t.title}\n\n${markdownTable(t)}${t.note ? `\n${t.note}\n` : ''}`);
   }

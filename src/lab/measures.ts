@@ -117,9 +117,8 @@ export const OVERHEAD_PAYLOADS = [16, 256, 4096] as const;
  * Per-message overhead: on one open connection, one PUBLISH per payload size and QoS; the raw socket's
  * bytes written (and, for QoS 1, read: the PUBACK) around it, minus the payload.
  */
-export async function measureOverhead(target: Target, clientId: string): Promise<MessageOverhead[]> {
-  const r = await probeSetup(target, { clientId, keepOpen: true });
-  const conn = r.conn;
+export async function measureOverhead(c: LabCase, target: Target, ref: SessionRef, clientId: string): Promise<MessageOverhead[]> {
+  const conn = await checkedSetup(c, target, ref, clientId, true);
   const out: MessageOverhead[] = [];
   let packetId = 1;
   try {
@@ -151,11 +150,11 @@ const BULK_PAYLOAD = 16 * 1024;
  * Bulk throughput: one connection publishes QoS 0 messages of 16 KiB for `throughputMs` (respecting the
  * socket's back-pressure), then one QoS 1 message as a fence: payload bytes / time to the fence's PUBACK.
  */
-export async function measureThroughput(target: Target, plan: LabPlan, id: () => string): Promise<Stat> {
+export async function measureThroughput(c: LabCase, target: Target, ref: SessionRef, plan: LabPlan, id: () => string): Promise<Stat> {
   const rates: number[] = [];
   const packet = publishPacket(BULK_PAYLOAD, 0);
   for (let r = 0; r < plan.throughputRepeat; r++) {
-    const { conn } = await probeSetup(target, { clientId: id(), keepOpen: true });
+    const conn = await checkedSetup(c, target, ref, id(), true);
     try {
       const t0 = performance.now();
       let sent = 0;

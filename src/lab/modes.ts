@@ -51,7 +51,7 @@ export const caseName = (c: LabCase): string => (c.key ? `${c.mode} ${c.key}` : 
 
 /** What the client holds: the CA, a device certificate (mTLS), a PSK. */
 export interface ClientCredentials {
-  ca?: string | Buffer;
+  ca?: string | Buffer | Array<string | Buffer>;
   cert?: string | Buffer;
   key?: string | Buffer;
   psk?: { identity: string; key: Buffer };

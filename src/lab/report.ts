@@ -111,4 +111,19 @@ export interface LabReport {
   rtts: number[];
   quick: boolean;
   results: ModeResult[];
+  /** How much work stands behind each figure (absent in reports written before it was added). */
+  method?: LabMethod;
+}
+
+export interface LabMethod {
+  /** Sequential setups per CPU batch (each batch gives one CPU figure; `repeat` batches). */
+  cpuBatch: number;
+  /** Setups per RTT above 0 (at RTT 0: `repeat`). */
+  delayedSetups: number;
+  /** Length and number of the bulk throughput runs. */
+  throughputMs: number;
+  throughputRepeat: number;
+  /** Idle connections per memory measurement and how many measurements (built-in broker only). */
+  memConnections?: number;
+  memRepeat?: number;
 }

@@ -8,21 +8,22 @@
  * per-message overhead, bulk throughput. Then the setups at the other RTTs, several rows at a time:
  * those mostly wait on the proxy's timers, and a millisecond of CPU is small beside 50 ms of delay.
  */
+import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { MoatError } from '../codec/index.js';
 import { startDelayProxy } from './delay-proxy.js';
 import { labEnvironment } from './environment.js';
 import type { ChildPorts } from './broker-child.js';
-import { startChildBroker, makeMaterial, type ChildBroker, type LabMaterial } from './lab-broker.js';
+import { startChildBroker, makeMaterial, type ChildBroker, type ChildBrokerOptions, type LabMaterial } from './lab-broker.js';
 import { measureCpu, measureMemory, measureOverhead, measureThroughput, type Target } from './measures.js';
 import { caseName, checkNegotiated, clientTlsOptions, hasServerKey, labCases, MODE_SPECS, type ClientCredentials, type LabCase } from './modes.js';
 import { LAB_KEYS, LAB_MODES, type LabKey, type LabMode, type LabReport, type ModeResult, type SetupAtRtt } from './report.js';
-import { analyzeSetup, probeSetup, type SetupAnalysis } from './setup-probe.js';
+import { analyzeSetup, probeSetup, type LabLogin, type SetupAnalysis } from './setup-probe.js';
 import { stat } from './stats.js';
 
 export interface LabTlsOptions {
   /** CA bundle (PEM) that verifies a --url broker's certificate. */
-  ca?: string | Buffer;
+  ca?: string | Buffer | Array<string | Buffer>;
   /** Client certificate and key (PEM) for mtls13 against a --url broker. */
   cert?: string | Buffer;
   key?: string | Buffer;
@@ -47,6 +48,8 @@ export interface LabOptions {
   /** Measure against this broker (mqtt:// or mqtts://) instead of a child broker. */
   url?: string;
   tls?: LabTlsOptions;
+  /** CONNECT username and password for a --url broker (never written into the report). */
+  login?: LabLogin;
   onProgress?: (text: string) => void;
   /** Stops the run between two steps (Ctrl-C): the broker child, proxies and the temp key folder are cleaned up. */
   signal?: AbortSignal;
@@ -72,7 +75,7 @@ export function labPlan(quick: boolean, repeat?: number): LabPlan {
   const r = repeat ?? (quick ? 2 : 5);
   if (!Number.isInteger(r) || r < 1) throw new MoatError('MOAT_ERR_CONFIG', `repeat must be a whole number ≥ 1 (got ${String(repeat)})`);
   return quick
-    ? { repeat: r, delayedSetups: 2, cpuBatch: 8, memConnections: 40, memRepeat: Math.min(r, 2), throughputMs: 150, throughputRepeat: 1, delayedParallel: 6 }
+    ? { repeat: r, delayedSetups: 2, cpuBatch: 8, memConnections: 40, memRepeat: Math.min(r, 2), throughputMs: 150, throughputRepeat: 1, delayedParallel: 9 }
     : { repeat: r, delayedSetups: r, cpuBatch: 20, memConnections: 200, memRepeat: Math.min(r, 3), throughputMs: 1000, throughputRepeat: Math.min(r, 3), delayedParallel: 4 };
 }
 
@@ -81,12 +84,16 @@ interface Context {
   rtts: number[];
   creds: ClientCredentials;
   host: string;
+  login?: LabLogin;
+  /** DER length of the client certificate (mutual rows check that it was sent), once read. */
+  clientCertDer?: number;
   child?: ChildBroker;
   /**
-   * A new broker child with the same listeners (memory is measured in one of its own). The next one
-   * starts at once, so that it boots while this one is measured, not while the next row waits.
+   * A new broker child with the same listeners (memory is measured in one of its own). With `more`
+   * (rows follow) the next one starts at once, so that it boots while this one is measured, not while
+   * the next row waits.
    */
-  freshChild?: () => Promise<ChildBroker>;
+  freshChild?: (more: boolean) => Promise<ChildBroker>;
   /** Closes the child started ahead that no row took. */
   closeSpare?: () => Promise<void>;
   /** The port a row connects to; undefined when the target cannot do the mode (the string says why). */
@@ -122,19 +129,25 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
   try {
     if (options.url) {
       ctx = urlContext(options.url, options.tls ?? {}, plan, rtts, progress);
+      if (options.login) ctx.login = options.login;
       cases = labCases(modes, []).concat(modes.filter(hasServerKey).map((mode) => ({ mode }))).sort((a, b) => LAB_MODES.indexOf(a.mode) - LAB_MODES.indexOf(b.mode));
     } else {
       cases = labCases(modes, keys);
       progress('preparing keys and starting the lab broker');
       material = await makeMaterial(keys);
-      child = await startChildBroker(material);
-      ctx = builtInContext(material, child, plan, rtts, progress);
+      const childOptions = { connectTimeoutMs: setupTimeoutMs(Math.max(...rtts)) };
+      child = await startChildBroker(material, childOptions);
+      ctx = builtInContext(material, child, plan, rtts, progress, childOptions);
     }
     if (options.signal) ctx.signal = options.signal;
     const results = await measureAll(cases, ctx);
     return {
       version: 1, startedAt, durationMs: Math.round(performance.now() - started), target: options.url ?? 'built-in', environment,
       repeat: plan.repeat, rtts, quick, results,
+      method: {
+        cpuBatch: plan.cpuBatch, delayedSetups: plan.delayedSetups, throughputMs: plan.throughputMs, throughputRepeat: plan.throughputRepeat,
+        ...(ctx.freshChild ? { memConnections: plan.memConnections, memRepeat: plan.memRepeat } : {}),
+      },
     };
   } finally {
     await ctx?.closeSpare?.();
@@ -143,26 +156,34 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
   }
 }
 
-function builtInContext(m: LabMaterial, child: ChildBroker, plan: LabPlan, rtts: number[], progress: (t: string) => void): Context {
+/**
+ * How long one setup may take at this RTT: generous (a loaded machine), plus six round trips — TLS 1.2
+ * full sends CONNECT 3.5 round trips after connect() (TCP's included) and CONNACK and PUBACK add two.
+ * The lab broker's connect timeout is the same, so that it never cuts a slow simulated link short.
+ */
+export const setupTimeoutMs = (rttMs: number): number => 15_000 + 6 * rttMs;
+
+function builtInContext(m: LabMaterial, child: ChildBroker, plan: LabPlan, rtts: number[], progress: (t: string) => void,
+  childOptions: ChildBrokerOptions): Context {
   return {
     plan, rtts, progress, child, builtIn: true, host: '127.0.0.1',
     creds: { ca: m.ca, cert: m.device.cert, key: m.device.key, psk: m.psk, servername: 'localhost' },
     portFor: (c) => portIn(c, child.ports),
-    ...memoryChildren(m),
+    ...memoryChildren(m, childOptions),
   };
 }
 
-function memoryChildren(m: LabMaterial): Pick<Context, 'freshChild' | 'closeSpare'> {
+function memoryChildren(m: LabMaterial, childOptions: ChildBrokerOptions): Pick<Context, 'freshChild' | 'closeSpare'> {
   let spare: Promise<ChildBroker> | undefined;
   const start = (): Promise<ChildBroker> => {
-    const p = startChildBroker(m, { memory: true });
+    const p = startChildBroker(m, { ...childOptions, memory: true });
     p.catch(() => undefined); // awaited by the row that takes it
     return p;
   };
   return {
-    freshChild: () => {
+    freshChild: (more) => {
       const next = spare ?? start();
-      spare = start();
+      spare = more ? start() : undefined;
       return next;
     },
     closeSpare: async () => {
@@ -189,8 +210,8 @@ function urlContext(url: string, tls: LabTlsOptions, plan: LabPlan, rtts: number
   }
   const scheme = u.protocol.replace(/:$/, '');
   if (scheme !== 'mqtt' && scheme !== 'mqtts') throw new MoatError('MOAT_ERR_CONFIG', `--url must be mqtt:// or mqtts:// (got ${scheme}://)`);
-  // The lab sends no credentials; a URL carrying them would also put them into every report.
-  if (u.username || u.password) throw new MoatError('MOAT_ERR_CONFIG', '--url must not carry user:password: the lab logs in anonymously and its reports name the URL');
+  // Reports name the URL: credentials in it would be written into every one (login is given apart).
+  if (u.username || u.password) throw new MoatError('MOAT_ERR_CONFIG', '--url must not carry user:password (reports name the URL): give them with -u and -P');
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = u.port ? Number(u.port) : scheme === 'mqtt' ? 1883 : 8883;
   const creds: ClientCredentials = {};
@@ -227,7 +248,7 @@ interface RowState {
 async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]> {
   const rows: RowState[] = [];
   const results: ModeResult[] = [];
-  for (const c of cases) {
+  for (const [i, c] of cases.entries()) {
     ctx.signal?.throwIfAborted();
     const port = ctx.portFor(c);
     if (typeof port === 'string') {
@@ -235,13 +256,13 @@ async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]>
       continue;
     }
     try {
-      const row = await measureRow(c, port, ctx);
+      const row = await measureRow(c, port, ctx, i < cases.length - 1);
       rows.push(row);
       results.push(row.result);
     } catch (err) {
       // Against the built-in broker every mode must work: a failure is a bug or a broken check, said loudly.
       if (ctx.builtIn) throw err;
-      results.push(skippedRow(c, `${(err as Error).message}`));
+      results.push(skippedRow(c, whyFailed(err)));
     }
   }
   // The other RTTs (those the row phase did not measure), several rows at a time.
@@ -271,6 +292,13 @@ async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]>
   return results;
 }
 
+/** A --url row's failure for the table: OpenSSL's own reason (its message also names a source file and line). */
+function whyFailed(err: unknown): string {
+  const e = err as { reason?: unknown; message?: unknown };
+  if (typeof e.reason === 'string' && e.reason) return `the TLS handshake failed: ${e.reason}`;
+  return typeof e.message === 'string' ? e.message : String(err);
+}
+
 function skippedRow(c: LabCase, why: string): ModeResult {
   return {
     mode: c.mode, ...(c.key ? { key: c.key } : {}), roundTrips: 0, tcpRoundTrips: 1,
@@ -282,6 +310,7 @@ function skippedRow(c: LabCase, why: string): ModeResult {
 /** `count` setups through a delay proxy at `rtt` (connect → CONNACK → PUBACK), each analysed and checked. */
 async function setupsAt(row: RowState, rtt: number, count: number, ctx: Context): Promise<SetupAtRtt> {
   const proxy = await startDelayProxy({ target: { host: ctx.host, port: row.port }, rttMs: rtt, keepData: true });
+  const timeoutMs = setupTimeoutMs(rtt);
   const connack: number[] = [];
   const puback: number[] = [];
   try {
@@ -289,13 +318,15 @@ async function setupsAt(row: RowState, rtt: number, count: number, ctx: Context)
       ctx.progress(`${caseName(row.c)}: setup at ${rtt} ms RTT ${i + 1}/${count}`);
       const tls = clientTlsOptions(row.c.mode, ctx.creds);
       const before = proxy.connections.length;
-      const r = await probeSetup({ host: '127.0.0.1', port: proxy.port, ...(tls ? { tls } : {}) },
-        { clientId: clientId(), publish: true, ...(row.session ? { session: row.session } : {}) });
+      const r = await probeSetup({ host: '127.0.0.1', port: proxy.port, ...(tls ? { tls } : {}), ...(ctx.login ? { login: ctx.login } : {}) },
+        { clientId: clientId(), publish: true, timeoutMs, ...(row.session ? { session: row.session } : {}) });
       if (r.tls) checkNegotiated(row.c.mode, r.tls, `${caseName(row.c)} at ${rtt} ms RTT`);
       if (MODE_SPECS[row.c.mode].resumed && r.session) row.session = r.session;
       const log = proxy.connections[before];
       if (!log) throw new MoatError('MOAT_ERR_LAB_CHECK', 'the delay proxy saw no connection');
-      row.analyses.push(analyzeSetup(log, r));
+      const analysis = analyzeSetup(log, r);
+      if (MODE_SPECS[row.c.mode].mutual) checkClientCertificateSent(analysis, ctx, `${caseName(row.c)} at ${rtt} ms RTT`);
+      row.analyses.push(analysis);
       connack.push(r.connackMs);
       puback.push(r.pubackMs!);
     }
@@ -305,11 +336,24 @@ async function setupsAt(row: RowState, rtt: number, count: number, ctx: Context)
   return { rttMs: rtt, connack: stat(connack), firstPuback: stat(puback) };
 }
 
-async function measureRow(c: LabCase, port: number, ctx: Context): Promise<RowState> {
+/**
+ * A mutual-TLS row must have sent its certificate: a server that asks for none (a --url broker without
+ * client certificates) still completes the handshake, and the row would measure plain server-auth TLS.
+ * TLS 1.3 encrypts the client's Certificate, so the proof is its size: the client's handshake bytes
+ * after its ClientHello hold at least the certificate's DER (no certificate compression in OpenSSL 3.0).
+ */
+function checkClientCertificateSent(a: SetupAnalysis, ctx: Context, what: string): void {
+  ctx.clientCertDer ??= ctx.creds.cert !== undefined ? new X509Certificate(ctx.creds.cert).raw.length : 0;
+  if (a.clientAfterHello < ctx.clientCertDer) {
+    throw new MoatError('MOAT_ERR_LAB_CHECK', `${what}: no client certificate was sent (the server asked for none; ${a.clientAfterHello} handshake bytes after the ClientHello)`);
+  }
+}
+
+async function measureRow(c: LabCase, port: number, ctx: Context, more: boolean): Promise<RowState> {
   const name = caseName(c);
   const spec = MODE_SPECS[c.mode];
   const tls = clientTlsOptions(c.mode, ctx.creds);
-  const target: Target = { host: ctx.host, port, ...(tls ? { tls } : {}) };
+  const target: Target = { host: ctx.host, port, ...(tls ? { tls } : {}), ...(ctx.login ? { login: ctx.login } : {}) };
   const row: RowState = {
     c, port, analyses: [],
     result: {
@@ -343,7 +387,7 @@ async function measureRow(c: LabCase, port: number, ctx: Context): Promise<RowSt
   row.result.cpu = await measureCpu(c, target, sessionRef, ctx.plan, ctx.child, clientId);
   if (ctx.freshChild) {
     ctx.progress(`${name}: memory per idle connection`);
-    const memChild = await ctx.freshChild();
+    const memChild = await ctx.freshChild(more);
     try {
       const memPort = portIn(c, memChild.ports);
       if (typeof memPort === 'string') throw new MoatError('MOAT_ERR_LAB_SETUP', memPort);
@@ -353,9 +397,10 @@ async function measureRow(c: LabCase, port: number, ctx: Context): Promise<RowSt
     }
   }
   ctx.progress(`${name}: per-message overhead`);
-  row.result.overhead = await measureOverhead(target, clientId());
+  // On connections of the row's own kind: a resumed row's are resumed too.
+  row.result.overhead = await measureOverhead(c, target, sessionRef, clientId());
   ctx.progress(`${name}: bulk throughput`);
-  row.result.throughputMBps = await measureThroughput(target, ctx.plan, clientId);
+  row.result.throughputMBps = await measureThroughput(c, target, sessionRef, ctx.plan, clientId);
   if (sessionRef.session) row.session = sessionRef.session;
   return row;
 }

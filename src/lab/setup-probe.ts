@@ -20,6 +20,13 @@ export interface ProbeTarget {
   port: number;
   /** undefined: plain TCP. */
   tls?: ConnectionOptions;
+  /** Credentials for CONNECT (a --url broker that does not take anonymous clients). */
+  login?: LabLogin;
+}
+
+export interface LabLogin {
+  username?: string;
+  password?: Buffer;
 }
 
 export interface OpenConnection {
@@ -75,8 +82,11 @@ export function publishPacket(payloadBytes: number, qos: 0 | 1, packetId = 1): B
   }, LAB_MQTT_VERSION);
 }
 
-export function connectPacket(clientId: string): Buffer {
-  return encodePacket({ type: 'connect', protocolName: 'MQTT', protocolVersion: LAB_MQTT_VERSION, clean: true, keepAlive: 0, clientId }, LAB_MQTT_VERSION);
+export function connectPacket(clientId: string, login: LabLogin = {}): Buffer {
+  return encodePacket({
+    type: 'connect', protocolName: 'MQTT', protocolVersion: LAB_MQTT_VERSION, clean: true, keepAlive: 0, clientId,
+    ...(login.username !== undefined ? { username: login.username } : {}), ...(login.password !== undefined ? { password: login.password } : {}),
+  }, LAB_MQTT_VERSION);
 }
 
 export async function probeSetup(target: ProbeTarget, o: ProbeOptions): Promise<ProbeResult> {
@@ -132,7 +142,7 @@ export async function probeSetup(target: ProbeTarget, o: ProbeOptions): Promise<
     abortHandshake = undefined;
     const handshake = target.tls ? { clientToServer: await settledWritten(raw), serverToClient: raw.bytesRead } : { clientToServer: 0, serverToClient: 0 };
     const tls = target.tls ? negotiated(stream as TLSSocket) : undefined;
-    stream.write(connectPacket(o.clientId));
+    stream.write(connectPacket(o.clientId, target.login));
     const connack = await next();
     const connackMs = ms(t0);
     if (connack.type !== 'connack' || connack.reasonCode !== 0) {
@@ -197,6 +207,11 @@ export function splitRecords(data: Buffer): TlsRecord[] {
 export interface SetupAnalysis {
   roundTrips: number;
   handshake: Bytes;
+  /**
+   * The client's handshake bytes after its ClientHello record: the Finished (and a compatibility
+   * ChangeCipherSpec), plus its Certificate and CertificateVerify when the server asked for them.
+   */
+  clientAfterHello: number;
   tickets: number;
   mqtt: Bytes;
 }
@@ -221,7 +236,10 @@ export function analyzeSetup(log: ProxyConnectionLog, r: Pick<ProbeResult, 'hand
   const mqtt = { clientToServer: r.atConnack.clientToServer - hs.clientToServer, serverToClient: r.atConnack.serverToClient - hs.serverToClient };
   const handshake = { ...hs };
   let tickets = 0;
+  let clientAfterHello = 0;
   if (r.tls) {
+    const c2s = Buffer.concat(log.chunks.filter((c) => c.dir === 'c2s').map((c) => c.data ?? Buffer.alloc(0)));
+    if (c2s.length >= 5) clientAfterHello = Math.max(0, hs.clientToServer - (5 + c2s.readUInt16BE(3)));
     const s2c = Buffer.concat(log.chunks.filter((c) => c.dir === 's2c').map((c) => c.data ?? Buffer.alloc(0)));
     if (s2c.length < r.atConnack.serverToClient) throw new MoatError('MOAT_ERR_LAB_CHECK', 'the proxy log is shorter than what the client read (keepData off?)');
     const records = splitRecords(s2c.subarray(0, r.atConnack.serverToClient));
@@ -240,5 +258,5 @@ export function analyzeSetup(log: ProxyConnectionLog, r: Pick<ProbeResult, 'hand
       mqtt.serverToClient -= tickets;
     }
   }
-  return { roundTrips, handshake, tickets, mqtt };
+  return { roundTrips, handshake, clientAfterHello, tickets, mqtt };
 }

@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { progressWriter } from '../../src/cli/lab-command.js';
+import { labOptions, progressWriter } from '../../src/cli/lab-command.js';
 import { LAB_KEYS, LAB_MODES, type LabReport } from '../../src/lab/index.js';
 import { rowLabel } from '../../src/lab/format.js';
 import { assertSelfContained, assertWellFormed, inChromium } from '../lab/html-check.js';
@@ -102,7 +102,8 @@ test('usage errors exit 2 with MOAT_ERR_CONFIG before anything runs', async () =
     ['lab', '--modes', 'tls14-full'], ['lab', '--keys', 'dsa'], ['lab', '--repeat', '0'], ['lab', '--rtt', '0,x'],
     ['lab', '--cafile', 'ca.crt'], ['lab', '--url', 'http://x'], ['lab', '--url', 'mqtt://127.0.0.1:1', '--insecure'],
     ['lab', '--url', 'mqtts://127.0.0.1:1', '--psk', 'zz', '--psk-identity', 'a'], ['lab', '--bogus'], ['lab', 'frobnicate'],
-    ['lab', '--url', 'mqtt://alice:s3cret@127.0.0.1:1'], ['lab', '--rtt', '0,2001'],
+    ['lab', '--url', 'mqtt://alice:s3cret@127.0.0.1:1'], ['lab', '--rtt', '0,10001'], ['lab', '-u', 'alice', '-P', 's3cret'],
+    ['lab', '--url', 'ws://127.0.0.1:1'], ['lab', '--url', 'mqtts://127.0.0.1:1', '-P', 's3cret', '--cert', 'only-cert.pem'],
     ['lab', 'recommend', '--ram-kb', '64', '--cpu-mhz', '80', '--rtt-ms', '50', '--reconnects-per-day', '1', '--msgs-per-day', '1', '--payload-bytes', '1', '--report', 'incomplete-report.json'],
     ['lab', 'recommend', '--ram-kb', '64'],
     ['lab', 'recommend', '--ram-kb', '64', '--cpu-mhz', '80', '--rtt-ms', '50', '--reconnects-per-day', '1', '--msgs-per-day', '1', '--payload-bytes', '1', '--report', 'not-a-report.json'],
@@ -118,6 +119,38 @@ test('usage errors exit 2 with MOAT_ERR_CONFIG before anything runs', async () =
   const help = await moat(['lab', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.out, /moat lab recommend --ram-kb N/);
+});
+
+test('--url flags as moat pub takes them: -u/-P become the CONNECT login, --cafile/--cert/--key/--psk the TLS side, and the dev profile serves a local URL', () => {
+  const d = mkdtempSync(join(tmpdir(), 'moat-lab-flags-'));
+  writeFileSync(join(d, 'ca.pem'), 'CA');
+  const o = labOptions({ url: 'mqtts://broker.example:8883', username: 'alice', pw: 's3cret', cafile: join(d, 'ca.pem'), psk: '00ff', 'psk-identity': 'dev1' }, d);
+  assert.equal(o.url, 'mqtts://broker.example:8883');
+  assert.equal(o.login?.username, 'alice');
+  assert.equal(o.login?.password?.toString(), 's3cret');
+  assert.equal(String(o.tls?.ca), 'CA');
+  assert.deepEqual([o.tls?.pskHex, o.tls?.pskIdentity, o.tls?.insecure], ['00ff', 'dev1', undefined]);
+  // A local URL: the dev profile (./.moat/client.json) names the CA and the device certificate, as for moat pub.
+  mkdirSync(join(d, '.moat'));
+  for (const f of ['dev-ca.crt', 'dev.crt', 'dev.key']) writeFileSync(join(d, '.moat', f), f);
+  writeFileSync(join(d, '.moat', 'client.json'), JSON.stringify({ ca: 'dev-ca.crt', cert: 'dev.crt', key: 'dev.key' }));
+  const local = labOptions({ url: 'mqtts://localhost:8883' }, d);
+  assert.deepEqual([String(local.tls?.ca), String(local.tls?.cert), String(local.tls?.key)], ['dev-ca.crt', 'dev.crt', 'dev.key']);
+  assert.equal(local.login, undefined);
+  assert.equal(labOptions({ url: 'mqtts://localhost:8883', insecure: true }, d).tls?.insecure, true);
+  rmSync(d, { recursive: true, force: true });
+});
+
+test('moat lab recommend without --report measures first (a --quick run) and recommends from it', async () => {
+  const run = await moat(['lab', 'recommend', '--ram-kb', '256', '--cpu-mhz', '240', '--rtt-ms', '80', '--reconnects-per-day', '24',
+    '--msgs-per-day', '1440', '--payload-bytes', '64', '--json']);
+  assert.equal(run.code, 0, run.err);
+  const rec = JSON.parse(run.out) as { recommended: { mode: string }; estimates: Array<{ mode: string }>; reasons: string[] };
+  assert.ok(LAB_MODES.includes(rec.recommended.mode as never), rec.recommended.mode);
+  assert.ok(rec.reasons.length > 0);
+  assert.equal(rec.estimates.length, every.length, 'an estimate for every measured row');
+  // The run's progress went to stderr while it measured.
+  assert.match(run.err, /tls13-full ecdsa-p256: /);
 });
 
 test('progress: on a terminal one line rewritten in place and cleared at the end; else a line per phase', () => {

@@ -71,6 +71,7 @@ export function fixtureReport(patch?: (r: ModeResult) => ModeResult): LabReport 
       totalMemBytes: 4 * 2 ** 30, loadAverage: [0.52, 0.61, 0.7],
     },
     repeat: 5, rtts, quick: false,
+    method: { cpuBatch: 20, delayedSetups: 5, throughputMs: 1000, throughputRepeat: 3, memConnections: 200, memRepeat: 3 },
     results: patch ? results.map(patch) : results,
   };
 }

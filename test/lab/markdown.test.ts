@@ -60,6 +60,13 @@ test('the environment line names machine, Node, OpenSSL, repetitions, RTTs and l
   }
 });
 
+test('the method line says how much work stands behind CPU, memory and throughput; a report without it (older) prints none', () => {
+  const method = renderMarkdown(fixtureReport()).split('\n')[4]!;
+  for (const part of ['5 batches of 20 setups', 'RSS growth over 200 idle connections, 3×', 'throughput: 3× 1000 ms']) assert.ok(method.includes(part), `${part} in ${method}`);
+  const { method: _, ...older } = fixtureReport();
+  assert.doesNotMatch(renderMarkdown(older), /idle connections/);
+});
+
 test('skipped modes say why, unresumed resumed modes are flagged, pipes in values cannot break a row', () => {
   const report = fixtureReport((r) => {
     if (r.mode === 'tls12-psk') return { ...r, skipped: 'the broker at --url offers no PSK' };

@@ -7,6 +7,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeMaterial, startChildBroker, type ChildBroker, type LabMaterial } from '../../src/lab/lab-broker.js';
 import { runLab } from '../../src/lab/runner.js';
+import { Broker } from '../../src/broker/broker.js';
+import { startListener } from '../../src/broker/listeners.js';
+import { silentLogger } from '../../src/broker/logger.js';
+import { prepareTls } from '../../src/security/tls-listener.js';
 
 let material: LabMaterial;
 let child: ChildBroker;
@@ -45,4 +49,54 @@ test('mqtts:// URL with the CA: TLS 1.3 full and resumed are measured; PSK and m
   assert.equal(by.get('tls13-resumed')?.resumed, true);
   assert.match(by.get('tls13-psk')?.skipped ?? '', /PSK/);
   assert.match(by.get('mtls13')?.skipped ?? '', /client certificate/);
+});
+
+test('mtls13 against a --url listener that asks for no client certificate is skipped (none was sent), and measured where one is required', async () => {
+  const creds = { ca: material.ca, cert: material.device.cert, key: material.device.key };
+  const plainTls = await runLab({ url: `mqtts://127.0.0.1:${child.ports.tls['ecdsa-p256']!}`, tls: creds, modes: ['mtls13'], quick: true, rtts: [0] });
+  assert.match(plainTls.results[0]?.skipped ?? '', /no client certificate was sent/);
+  const mutual = await runLab({ url: `mqtts://127.0.0.1:${child.ports.mtls['ecdsa-p256']!}`, tls: creds, modes: ['mtls13'], quick: true, rtts: [0] });
+  assert.equal(mutual.results[0]?.skipped, undefined);
+  assert.ok(mutual.results[0]!.setupBytes.handshake.clientToServer > 1000);
+});
+
+test('a TLS version the --url broker does not offer is skipped with OpenSSL\'s reason, not its source file and line', async () => {
+  const broker = new Broker({ allowAnonymous: true, sysInterval: 0 });
+  const tls = await prepareTls({ profile: 'modern', certFile: material.servers['ecdsa-p256']!.certFile, keyFile: material.servers['ecdsa-p256']!.keyFile, watch: false }, silentLogger, 'modern');
+  const listener = await startListener(broker, { url: 'mqtts://127.0.0.1:0', tls });
+  try {
+    const r = await runLab({ url: `mqtts://127.0.0.1:${listener.address.port}`, tls: { ca: material.ca }, modes: ['tls12-full'], quick: true, rtts: [0] });
+    assert.match(r.results[0]?.skipped ?? '', /^the TLS handshake failed: .*protocol version/);
+    assert.doesNotMatch(r.results[0]?.skipped ?? '', /\.c:\d+/);
+  } finally {
+    await listener.close();
+    await broker.close();
+  }
+});
+
+test('a --url broker that refuses anonymous clients: with the login (-u/-P) every setup is accepted; without it the mode is skipped with the refusal', async () => {
+  const seen: Array<{ username: string | undefined; password: string | undefined }> = [];
+  const broker = new Broker({ allowAnonymous: false, sysInterval: 0 }, {
+    hooks: {
+      authenticate: [(req) => {
+        seen.push({ username: req.username, password: req.password?.toString() });
+        return req.username === 'lab' && req.password?.toString() === 'pw-1' ? { verdict: 'allow' } : { verdict: 'deny' };
+      }],
+    },
+  });
+  const listener = await startListener(broker, { url: 'mqtt://127.0.0.1:0' });
+  try {
+    const url = `mqtt://127.0.0.1:${listener.address.port}`;
+    const r = await runLab({ url, login: { username: 'lab', password: Buffer.from('pw-1') }, modes: ['plain'], quick: true, rtts: [0] });
+    const plain = r.results[0]!;
+    assert.equal(plain.skipped, undefined);
+    assert.ok(plain.overhead.length > 0 && (plain.throughputMBps?.median ?? 0) > 0);
+    assert.ok(seen.length > 5 && seen.every((s) => s.username === 'lab' && s.password === 'pw-1'), 'every CONNECT carried the login');
+    assert.doesNotMatch(JSON.stringify(r), /pw-1/, 'the password is not in the report');
+    const anonymous = await runLab({ url, modes: ['plain'], quick: true, rtts: [0] });
+    assert.match(anonymous.results[0]?.skipped ?? '', /CONNACK/);
+  } finally {
+    await listener.close();
+    await broker.close();
+  }
 });

@@ -87,8 +87,23 @@ export function mainTable(report: LabReport): Table {
   return {
     title: 'Connection setup and cost (medians)', headers, rows, numeric,
     note: 'round trips: TCP + TLS before the first MQTT byte; bytes are TCP payload on the socket (TLS records included); '
-      + 'CONNACK ms from connect() at each simulated round-trip time, the TCP handshake included; CPU per connection setup; broker memory per idle connection (RSS).',
+      + 'CONNACK ms from connect() at each simulated round-trip time, the TCP handshake included; CPU per connection setup; broker memory per idle connection (RSS).'
+      + ticketLifetimes(report),
   };
+}
+
+/**
+ * The ticket lifetimes the broker announced: a device reconnecting less often than this cannot resume.
+ * One figure when every row agrees (one listener setting), else per row.
+ */
+function ticketLifetimes(report: LabReport): string {
+  const rows = report.results.filter((r) => r.ticketLifetimeS !== undefined);
+  if (rows.length === 0) return '';
+  const values = new Set(rows.map((r) => r.ticketLifetimeS));
+  const text = values.size === 1
+    ? `${grouped(rows[0]!.ticketLifetimeS!)} s`
+    : rows.map((r) => `${r.mode}${r.key ? ` ${r.key}` : ''} ${grouped(r.ticketLifetimeS!)} s`).join(', ');
+  return ` Session tickets announced valid for ${text} (the broker's sessionTimeout): a device that reconnects less often cannot resume.`;
 }
 
 /** The spread of every repeated measurement: min–max, and n. */

@@ -244,7 +244,15 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
       reasons.push(`resumption: ${b(full.setupBytes - best.setupBytes)} fewer per connect than ${full.label} (${b(full.dailyBytes - best.dailyBytes)}/day, ${pct(full.dailyBytes - best.dailyBytes, full.dailyBytes)}), ${full.setupMs >= best.setupMs ? `${ms(full.setupMs - best.setupMs)} ms faster` : `${ms(best.setupMs - full.setupMs)} ms slower`} at ${grouped(device.rttMs)} ms RTT and ${grouped(Math.round((rows.get(full)!.cpu.clientUs.median - row.cpu.clientUs.median)))} µs less client CPU per connect on this machine`);
     }
     const interval = Math.round(86_400 / device.reconnectsPerDay);
-    notes.push(`resumption needs a ticket still valid after ${grouped(interval)} s between connects: set the broker listener's sessionTimeout ≥ ${grouped(interval)} (Node's default ticket lifetime is 300 s) and keep ticketRotationSeconds above it`);
+    // The lifetime the measured broker announced (its sessionTimeout): a ticket older than that is refused.
+    const life = row.ticketLifetimeS;
+    if (life === undefined) {
+      notes.push(`resumption needs a ticket still valid after ${grouped(interval)} s between connects: set the broker listener's sessionTimeout ≥ ${grouped(interval)} and keep ticketRotationSeconds above it`);
+    } else if (life < interval) {
+      notes.push(`resumption needs a ticket still valid after ${grouped(interval)} s between connects, and the measured broker announced ${grouped(life)} s: set its listener's sessionTimeout ≥ ${grouped(interval)} (and keep ticketRotationSeconds above it), or every connect is a full handshake`);
+    } else {
+      notes.push(`the measured broker's tickets are valid for ${grouped(life)} s, longer than the ${grouped(interval)} s between connects (ticketRotationSeconds must stay above that too)`);
+    }
     notes.push('a resumed session keeps the identity of the full handshake that made its ticket: with client certificates, connect once with mtls13 and resume after that (the lab measured resumption without a client certificate)');
   }
   if (best.mode.startsWith('tls13') || best.mode === 'mtls13') {

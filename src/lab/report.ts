@@ -59,6 +59,11 @@ export interface ModeResult {
   /** Cipher suite (standard name) and key exchange group actually negotiated. */
   cipher?: string;
   group?: string;
+  /**
+   * Seconds the server announced its session tickets valid for (the ticket lifetime hint: a broker's
+   * sessionTimeout), read from the session the client received; undefined when it sent no ticket.
+   */
+  ticketLifetimeS?: number;
   /** Whether the measured setups were really resumed (resumed modes) — a check, not an assumption. */
   resumed?: boolean;
   /** Round trips before the client could send its first application byte (TCP handshake excluded). */

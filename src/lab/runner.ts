@@ -20,6 +20,7 @@ import { caseName, checkNegotiated, clientTlsOptions, hasServerKey, labCases, MO
 import { LAB_KEYS, LAB_MODES, type LabKey, type LabMode, type LabReport, type ModeResult, type SetupAtRtt } from './report.js';
 import { analyzeSetup, probeSetup, type LabLogin, type SetupAnalysis } from './setup-probe.js';
 import { stat } from './stats.js';
+import { ticketLifetimeHint } from './tls-session.js';
 
 export interface LabTlsOptions {
   /** CA bundle (PEM) that verifies a --url broker's certificate. */
@@ -381,6 +382,10 @@ async function measureRow(c: LabCase, port: number, ctx: Context, more: boolean)
     if (probe.tls.group) row.result.group = probe.tls.group;
     if (spec.resumed) row.result.resumed = probe.tls.resumed === true;
     if (spec.resumed && probe.session) row.session = probe.session;
+    // A resumed setup may bring no new ticket: the warm-up's full handshake did.
+    const session = probe.session ?? warm.session;
+    const lifetime = session ? ticketLifetimeHint(session) : undefined;
+    if (lifetime !== undefined) row.result.ticketLifetimeS = lifetime;
   }
   const sessionRef = { session: row.session };
   ctx.progress(`${name}: CPU per setup`);

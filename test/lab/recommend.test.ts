@@ -50,6 +50,16 @@ test('many reconnects on a long RTT: a resumed mode, with the saving in the reas
   assert.ok(rec.notes.some((n) => n.includes('sessionTimeout ≥ 173')), 'ticket lifetime for a connect every 172.8 s');
 });
 
+test('resumption notes use the ticket lifetime the broker announced: too short says so with both figures, long enough says it fits', () => {
+  const withLife = (s: number) => fixtureReport((r) => ({ ...r, ticketLifetimeS: s }));
+  const short = recommend(withLife(60), device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }));
+  assert.match(short.recommended!.mode, /-resumed$/);
+  assert.ok(short.notes.some((n) => n.includes('announced 60 s') && n.includes('sessionTimeout ≥ 173') && n.includes('every connect is a full handshake')), short.notes.join('\n'));
+  const long = recommend(withLife(7200), device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }));
+  assert.ok(long.notes.some((n) => n.includes('valid for 7,200 s, longer than the 173 s')), long.notes.join('\n'));
+  assert.ok(!long.notes.some((n) => n.includes('sessionTimeout ≥')), 'no setting to change');
+});
+
 test('the reasons follow the numbers: when resumption costs more bytes than a full handshake, it is not chosen', () => {
   const report = fixtureReport((r) => (r.mode.endsWith('-resumed')
     ? { ...r, setupBytes: { ...r.setupBytes, handshake: { clientToServer: 5_000, serverToClient: 5_000 } } }

@@ -137,3 +137,11 @@ test('CPU per setup, memory per connection and throughput are positive and finit
   // TLS keeps per-connection state (buffers, keys) that plain TCP does not.
   assert.ok(row('tls13-full').memoryPerConnection!.median > row('plain').memoryPerConnection!.median);
 });
+
+test('the ticket lifetime the lab broker announced is reported for the rows that got a ticket, one value (one listener setting); plain has none', () => {
+  const withTickets = ['tls12-full', 'tls13-full', 'tls13-resumed', 'tls12-resumed', 'mtls13'] as const;
+  const lifetimes = new Set(withTickets.map((m) => row(m).ticketLifetimeS));
+  assert.equal(lifetimes.size, 1, [...lifetimes].join(', '));
+  assert.ok(([...lifetimes][0] ?? 0) >= 300, String([...lifetimes][0]));
+  assert.equal(row('plain').ticketLifetimeS, undefined);
+});

@@ -167,7 +167,7 @@ export function methodLine(report: LabReport): string {
   ];
   if (m.memConnections !== undefined) {
     // RSS moves in whole pages and allocator chunks: the fewer connections, the coarser the figure.
-    parts.push(`memory: broker RSS growth over ${m.memConnections} idle connections, ${m.memRepeat ?? 1}× (after a full GC)`);
+    parts.push(`memory: broker RSS growth over ${m.memConnections} idle connections, ${m.memRepeat ?? 1}× (after a full GC)${m.memKey ? `, for ${m.memKey} and keyless rows only` : ''}`);
   }
   parts.push(`throughput: ${m.throughputRepeat}× ${m.throughputMs} ms`);
   return parts.join(' · ');

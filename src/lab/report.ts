@@ -131,4 +131,6 @@ export interface LabMethod {
   /** Idle connections per memory measurement and how many measurements (built-in broker only). */
   memConnections?: number;
   memRepeat?: number;
+  /** Set when memory was measured only for this server key type's rows (and keyless ones): --quick. */
+  memKey?: LabKey;
 }

@@ -63,9 +63,15 @@ export interface LabPlan {
   delayedSetups: number;
   /** Sequential setups per CPU batch. */
   cpuBatch: number;
-  /** Idle connections per memory measurement, and how many measurements. */
+  /**
+   * Idle connections per memory measurement, and how many measurements. Fewer than about 200 do not
+   * give a figure: RSS grows in steps (V8 heap pages, malloc reusing what handshakes freed), and a run
+   * of 40–100 connections read anywhere from a fifth to all of the per-connection cost 200 read.
+   */
   memConnections: number;
   memRepeat: number;
+  /** Memory for every key type, or (quick) for the first selected one per mode: each row costs ~200 setups. */
+  memAllKeys: boolean;
   throughputMs: number;
   throughputRepeat: number;
   /** Rows whose delayed setups run at the same time. */
@@ -76,8 +82,8 @@ export function labPlan(quick: boolean, repeat?: number): LabPlan {
   const r = repeat ?? (quick ? 2 : 5);
   if (!Number.isInteger(r) || r < 1) throw new MoatError('MOAT_ERR_CONFIG', `repeat must be a whole number ≥ 1 (got ${String(repeat)})`);
   return quick
-    ? { repeat: r, delayedSetups: 2, cpuBatch: 8, memConnections: 40, memRepeat: Math.min(r, 2), throughputMs: 150, throughputRepeat: 1, delayedParallel: 9 }
-    : { repeat: r, delayedSetups: r, cpuBatch: 20, memConnections: 200, memRepeat: Math.min(r, 3), throughputMs: 1000, throughputRepeat: Math.min(r, 3), delayedParallel: 4 };
+    ? { repeat: r, delayedSetups: 2, cpuBatch: 8, memConnections: 200, memRepeat: 1, memAllKeys: false, throughputMs: 100, throughputRepeat: 1, delayedParallel: 17 }
+    : { repeat: r, delayedSetups: r, cpuBatch: 20, memConnections: 200, memRepeat: Math.min(r, 3), memAllKeys: true, throughputMs: 1000, throughputRepeat: Math.min(r, 3), delayedParallel: 4 };
 }
 
 interface Context {
@@ -147,7 +153,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
       repeat: plan.repeat, rtts, quick, results,
       method: {
         cpuBatch: plan.cpuBatch, delayedSetups: plan.delayedSetups, throughputMs: plan.throughputMs, throughputRepeat: plan.throughputRepeat,
-        ...(ctx.freshChild ? { memConnections: plan.memConnections, memRepeat: plan.memRepeat } : {}),
+        ...(ctx.freshChild ? { memConnections: plan.memConnections, memRepeat: plan.memRepeat, ...(plan.memAllKeys ? {} : { memKey: keys[0]! }) } : {}),
       },
     };
   } finally {
@@ -249,7 +255,9 @@ interface RowState {
 async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]> {
   const rows: RowState[] = [];
   const results: ModeResult[] = [];
-  for (const [i, c] of cases.entries()) {
+  // The rows whose memory is measured (each in a broker child of its own, the next one booted ahead).
+  const memoryRows = ctx.freshChild ? cases.filter((c) => ctx.plan.memAllKeys || c.key === undefined || c.key === cases.find((x) => x.key)?.key) : [];
+  for (const c of cases) {
     ctx.signal?.throwIfAborted();
     const port = ctx.portFor(c);
     if (typeof port === 'string') {
@@ -257,7 +265,8 @@ async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]>
       continue;
     }
     try {
-      const row = await measureRow(c, port, ctx, i < cases.length - 1);
+      const m = memoryRows.indexOf(c);
+      const row = await measureRow(c, port, ctx, m < 0 ? undefined : { more: m < memoryRows.length - 1 });
       rows.push(row);
       results.push(row.result);
     } catch (err) {
@@ -350,7 +359,7 @@ function checkClientCertificateSent(a: SetupAnalysis, ctx: Context, what: string
   }
 }
 
-async function measureRow(c: LabCase, port: number, ctx: Context, more: boolean): Promise<RowState> {
+async function measureRow(c: LabCase, port: number, ctx: Context, memory: { more: boolean } | undefined): Promise<RowState> {
   const name = caseName(c);
   const spec = MODE_SPECS[c.mode];
   const tls = clientTlsOptions(c.mode, ctx.creds);
@@ -390,9 +399,9 @@ async function measureRow(c: LabCase, port: number, ctx: Context, more: boolean)
   const sessionRef = { session: row.session };
   ctx.progress(`${name}: CPU per setup`);
   row.result.cpu = await measureCpu(c, target, sessionRef, ctx.plan, ctx.child, clientId);
-  if (ctx.freshChild) {
+  if (ctx.freshChild && memory) {
     ctx.progress(`${name}: memory per idle connection`);
-    const memChild = await ctx.freshChild(more);
+    const memChild = await ctx.freshChild(memory.more);
     try {
       const memPort = portIn(c, memChild.ports);
       if (typeof memPort === 'string') throw new MoatError('MOAT_ERR_LAB_SETUP', memPort);

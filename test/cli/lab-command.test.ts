@@ -60,6 +60,13 @@ test('moat lab --quick --out DIR: under 30 s, a table row for every mode and key
   assert.equal(report.version, 1);
   assert.equal(report.quick, true);
   assert.deepEqual(report.results.map(rowLabel), every);
+  // --quick: memory over 200 connections (fewer give no usable figure), for the first key type and keyless rows.
+  assert.equal(report.method?.memConnections, 200);
+  assert.equal(report.method?.memKey, 'ecdsa-p256');
+  for (const r of report.results) {
+    assert.equal(r.memoryPerConnection !== undefined, r.key === undefined || r.key === 'ecdsa-p256', rowLabel(r));
+  }
+  assert.match(run.out, /for ecdsa-p256 and keyless rows only/);
   assert.equal(readFileSync(join(out, 'report.md'), 'utf8'), run.out);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assertWellFormed(html);

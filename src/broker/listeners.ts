@@ -112,9 +112,11 @@ function plainTls(broker: Broker, scheme: ParsedListenUrl['scheme'], tls: PlainT
     stats,
     attach(s) {
       server = s;
-      s.on('tlsClientError', (err) => {
+      s.on('tlsClientError', (err, socket) => {
         stats.failed++;
         broker.log.debug({ err: err.message }, 'TLS handshake failed');
+        // Node leaves a timed-out handshake's socket open (see withHandshakeTimeout).
+        socket.destroy();
       });
     },
     admit(s) {
@@ -126,6 +128,17 @@ function plainTls(broker: Broker, scheme: ParsedListenUrl['scheme'], tls: PlainT
     rotateTicketKeys: async () => server?.setTicketKeys(randomBytes(48)),
     close() {},
   };
+}
+
+/**
+ * A TLS handshake gets the broker's connect timeout, not Node's 120 s: a client that connects and
+ * stalls mid-handshake (or sends nothing) holds a connection slot no longer than one that completes
+ * the handshake and then sends no CONNECT. Options that set their own handshakeTimeout keep it. Node
+ * only reports the timeout ('tlsClientError') and leaves the socket open: the TlsSetup's handler
+ * destroys it (measured on Node 20: without that a stalled handshake is never closed).
+ */
+function withHandshakeTimeout(broker: Broker, o: TlsOptions): TlsOptions {
+  return { handshakeTimeout: broker.options.limits.connectTimeoutMs, ...o };
 }
 
 export async function startListener(broker: Broker, spec: ListenerSpec): Promise<RunningListener> {
@@ -142,7 +155,7 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
     server = createNetServer((s) => serveSocket(broker, s, 'tcp', loopback));
   } else if (p.scheme === 'mqtts') {
     const rt = tlsRt!;
-    const tlsServer = createTlsServer(rt.serverOptions);
+    const tlsServer = createTlsServer(withHandshakeTimeout(broker, rt.serverOptions));
     tlsServer.on('secureConnection', (s: TLSSocket) => {
       const peer = rt.admit(s);
       if (peer) serveSocket(broker, s, 'tls', loopback, peer);
@@ -150,7 +163,7 @@ export async function startListener(broker: Broker, spec: ListenerSpec): Promise
     rt.attach(tlsServer);
     server = tlsServer;
   } else {
-    server = p.scheme === 'ws' ? createHttpServer() : createHttpsServer(tlsRt!.serverOptions);
+    server = p.scheme === 'ws' ? createHttpServer() : createHttpsServer(withHandshakeTimeout(broker, tlsRt!.serverOptions));
     if (tlsRt) {
       // After https' own listener: a refused client's socket is destroyed before the upgrade.
       server.on('secureConnection', (s: TLSSocket) => {

@@ -34,6 +34,8 @@ export interface ListenerConfig {
   /** 48-byte session ticket key file (created when absent), shareable between brokers. */
   ticketKeyFile?: string;
   ticketRotationSeconds?: number;
+  /** Seconds a TLS session (ticket) stays resumable: the ticket lifetime clients are told (default 7200). */
+  sessionTimeout?: number;
   /** Which part of a client certificate names the client: cn (default), san-dns, san-email, san-uri. */
   certIdentity?: CertIdentityField;
 }
@@ -141,7 +143,7 @@ function applyLimit(cfg: BrokerConfig, name: string, value: unknown): void {
   cfg.broker.limits[name as keyof BrokerLimits] = int(`limits.${name}`, value, range[0], range[1]);
 }
 
-const LISTENER_KEYS = 'url, cert, key, ca, requireClientCert, tlsProfile, fips, crl, pskFile, sni, ticketKeyFile, ticketRotationSeconds, certIdentity';
+const LISTENER_KEYS = 'url, cert, key, ca, requireClientCert, tlsProfile, fips, crl, pskFile, sni, ticketKeyFile, ticketRotationSeconds, sessionTimeout, certIdentity';
 
 function listener(key: string, v: unknown): ListenerConfig {
   const entry = typeof v === 'string' ? { url: v } : v;
@@ -155,6 +157,7 @@ function listener(key: string, v: unknown): ListenerConfig {
     else if (k === 'requireClientCert') out.requireClientCert = bool(name, val);
     else if (k === 'fips') out.fips = bool(name, val);
     else if (k === 'ticketRotationSeconds') out.ticketRotationSeconds = int(name, val, 0, 30 * 86_400);
+    else if (k === 'sessionTimeout') out.sessionTimeout = int(name, val, 1, 604_800);
     else if (k === 'tlsProfile') {
       if (!isTlsProfileName(val)) throw bad(name, `must be one of ${TLS_PROFILES.join(', ')}`);
       out.tlsProfile = val;

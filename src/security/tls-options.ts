@@ -78,6 +78,7 @@ export interface ListenerTlsKeys {
   sni?: Record<string, { cert: string; key: string }>;
   ticketKeyFile?: string;
   ticketRotationSeconds?: number;
+  sessionTimeout?: number;
   requireClientCert?: boolean;
   certIdentity?: CertIdentityField;
 }
@@ -102,6 +103,7 @@ export function listenerTlsOptions(l: ListenerTlsKeys, defaults: { certFile: str
   if (l.fips !== undefined) o.fips = l.fips;
   if (l.ticketKeyFile !== undefined) o.ticketKeyFile = l.ticketKeyFile;
   if (l.ticketRotationSeconds !== undefined) o.ticketRotationSeconds = l.ticketRotationSeconds;
+  if (l.sessionTimeout !== undefined) o.sessionTimeout = l.sessionTimeout;
   if (l.certIdentity !== undefined) o.certIdentity = l.certIdentity;
   if (l.sni) o.sni = Object.fromEntries(Object.entries(l.sni).map(([h, e]) => [h, { certFile: e.cert, keyFile: e.key }]));
   return o;

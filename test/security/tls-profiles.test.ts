@@ -213,6 +213,7 @@ test('config file keys (tlsProfile, pskFile, sni, ticketKeyFile, certIdentity…
     '    tlsProfile: compatible',
     `    ticketKeyFile: ${join(dir, 'cfg-tickets.key')}`,
     '    ticketRotationSeconds: 3600',
+    '    sessionTimeout: 86400',
     '    certIdentity: san-dns',
     '    sni:',
     `      a.test: { cert: ${files['sni.crt']}, key: ${files['sni.key']} }`,
@@ -222,11 +223,14 @@ test('config file keys (tlsProfile, pskFile, sni, ticketKeyFile, certIdentity…
   const l = cfg.listeners[0]!;
   assert.equal(l.tlsProfile, 'compatible');
   assert.equal(l.ticketRotationSeconds, 3600);
+  assert.equal(l.sessionTimeout, 86_400);
   const opts = listenerTlsOptions(l, { certFile: 'unused', keyFile: 'unused' });
   assert.equal(opts.clientCert, 'none');
   const b = await startTlsBroker(opts);
   try {
-    assert.match(await sClient(b.port, ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256']), /New, TLSv1\.2/);
+    const t12 = await sClient(b.port, ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256']);
+    assert.match(t12, /New, TLSv1\.2/);
+    assert.match(t12, /TLS session ticket lifetime hint: 86400 \(seconds\)/, 'sessionTimeout from the file');
     assert.match(await sClient(b.port, ['-servername', 'a.test']), /subject=CN ?= ?a\.test/);
   } finally {
     await b.close();
@@ -239,6 +243,8 @@ test('config file keys (tlsProfile, pskFile, sni, ticketKeyFile, certIdentity…
   await bad('    tlsProfile: psk\n');
   await bad('    certIdentity: ou\n');
   await bad('    ticketRotationSeconds: -1\n');
+  await bad('    sessionTimeout: 0\n');
+  await bad('    sessionTimeout: 604801\n');
   await bad('    sni:\n      a.test: { cert: x }\n');
   await bad('    fips: maybe\n');
 });

@@ -173,3 +173,31 @@ test('MQTT.js reconnecting with its TLS session is resumed, and the broker repor
     await b.close();
   }
 });
+
+test('sessionTimeout: tickets are announced and honoured for that long — 1 s: no resumption after 2.2 s; the default (7,200 s): resumed after the same wait', async () => {
+  const short = await startTlsBroker({ ...base, sessionTimeout: 1 });
+  const dflt = await startTlsBroker(base);
+  try {
+    const a = sess();
+    const b = sess();
+    assert.match(await sClient(short.port, ['-sess_out', a]), /New, TLSv1\.3/);
+    const first = await sClient(dflt.port, ['-sess_out', b]);
+    assert.match(first, /New, TLSv1\.3/);
+    assert.match(await sClient(short.port, ['-sess_in', a]), /Reused, TLSv1\.3/, 'within its lifetime');
+    assert.match(await readFile(b, 'utf8'), /BEGIN SSL SESSION PARAMETERS/);
+    await new Promise((r) => setTimeout(r, 2_200));
+    assert.match(await sClient(short.port, ['-sess_in', a]), /New, TLSv1\.3/, 'expired after 1 s');
+    assert.match(await sClient(dflt.port, ['-sess_in', b]), /Reused, TLSv1\.3/, 'the default outlives 2.2 s');
+    // The lifetime clients are told (s_client prints the ticket lifetime hint).
+    assert.match(first, /TLS session ticket lifetime hint: 7200 \(seconds\)/);
+  } finally {
+    await short.close();
+    await dflt.close();
+  }
+});
+
+test('sessionTimeout outside 1..604800 s (RFC 8446: a ticket lives at most 7 days) is a MOAT_ERR_CONFIG', async () => {
+  for (const bad of [0, -5, 604_801, 1.5]) {
+    await assert.rejects(prepareTls({ ...base, sessionTimeout: bad }, captureLog(), 'x'), (e) => isMoatError(e, 'MOAT_ERR_CONFIG'), String(bad));
+  }
+});

@@ -7,6 +7,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import net from 'node:net';
 import tls from 'node:tls';
 import { encodePacket } from '../../src/codec/index.js';
 import type { AuthenticateRequest } from '../../src/broker/hooks.js';
@@ -88,6 +89,28 @@ test('the first bytes make the connection: TlsInfo read then; the connect deadli
     assert.equal(info.resumed, false);
     assert.deepEqual(b.listener.tls!.stats(), { full: 2, resumed: 0, psk: 0, failed: 0, rejected: 0 });
     talker.end();
+  } finally {
+    await b.close();
+  }
+});
+
+for (const scheme of ['mqtts', 'wss'] as const) test(`${scheme}: a TLS handshake that stalls, or a TLS port that gets no byte, is closed at the connect timeout (Node's 120 s handshake timeout never closed it)`, async () => {
+  const b = await startTlsBroker(base, {}, scheme, { limits: { connectTimeoutMs: 300 } });
+  try {
+    // The first 3 bytes of a TLS record header, then nothing: a client stalled mid-handshake.
+    const stalled = net.connect({ port: b.port, host: '127.0.0.1' }, () => stalled.write(Buffer.from([0x16, 0x03, 0x01])));
+    const silent = net.connect({ port: b.port, host: '127.0.0.1' });
+    const started = performance.now();
+    // Without the fix this would wait 120 s: give up (and fail) after 5 s.
+    const closedAfter = (s: net.Socket): Promise<number> => new Promise((resolve) => {
+      const guard = setTimeout(() => { resolve(Infinity); s.destroy(); }, 5_000);
+      s.on('error', () => {});
+      s.on('close', () => { clearTimeout(guard); resolve(performance.now() - started); });
+    });
+    const [a, c] = await Promise.all([closedAfter(stalled), closedAfter(silent)]);
+    assert.ok(a >= 250 && a < 3_000, `stalled handshake closed after ${a.toFixed(0)} ms`);
+    assert.ok(c >= 250 && c < 3_000, `silent socket closed after ${c.toFixed(0)} ms`);
+    await eventually(() => b.broker.liveConnections === 0, 3000, 'no longer held');
   } finally {
     await b.close();
   }

@@ -12,6 +12,7 @@ import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker, type BrokerDeps } from '../../src/broker/broker.js';
+import type { BrokerOptions } from '../../src/broker/config.js';
 import { startListener, type RunningListener } from '../../src/broker/listeners.js';
 import { prepareTls, type TlsListenerOptions } from '../../src/security/tls-listener.js';
 
@@ -195,9 +196,10 @@ export interface TlsBroker {
 }
 
 /** A broker with one mqtts:// (or wss://) listener on 127.0.0.1:0 made by prepareTls. */
-export async function startTlsBroker(opts: TlsListenerOptions, deps: BrokerDeps = {}, scheme: 'mqtts' | 'wss' = 'mqtts'): Promise<TlsBroker> {
+export async function startTlsBroker(opts: TlsListenerOptions, deps: BrokerDeps = {}, scheme: 'mqtts' | 'wss' = 'mqtts',
+  options: BrokerOptions = {}): Promise<TlsBroker> {
   const log = captureLog();
-  const broker = new Broker({ sysInterval: 0 }, { log, ...deps });
+  const broker = new Broker({ sysInterval: 0, ...options }, { log, ...deps });
   const url = `${scheme}://127.0.0.1:0`;
   const listener = await startListener(broker, { url, tls: await prepareTls(opts, log, url) });
   return {

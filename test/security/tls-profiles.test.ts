@@ -176,6 +176,27 @@ test('psk without a certificate: a PSK-only listener serves PSK devices (TLS 1.3
   }
 });
 
+test('psk: a TLS 1.2 PSK suite with a key exchange (ECDHE-PSK-…) counts as a PSK handshake and gives the hook the PSK identity', async () => {
+  const ids: AuthenticateRequest[] = [];
+  // The suite is not in the psk profile (its TLS 1.2 suite is PSK-AES128-GCM-SHA256): a TLS 1.2 listener that allows it.
+  const b = await startTlsBroker({ profile: 'psk', pskFile: files['psk.txt'], ciphers: 'ECDHE-PSK-CHACHA20-POLY1305', maxVersion: 'TLSv1.2' }, {
+    hooks: { authenticate: [(req) => { ids.push(req); return { verdict: 'allow' }; }] },
+  });
+  try {
+    const pub = await runTool('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.port), '--psk', PSK, '--psk-identity', 'dev1',
+      '--tls-version', 'tlsv1.2', '--ciphers', 'ECDHE-PSK-CHACHA20-POLY1305', '-i', 'ecdhe-psk', '-t', 'psk/e', '-m', 'x', '-q', '1']);
+    assert.equal(pub.code, 0, pub.out);
+    const req = ids.find((r) => r.clientId === 'ecdhe-psk')!;
+    assert.equal(req.tls?.protocol, 'TLSv1.2');
+    assert.equal(req.tls?.cipher, 'ECDHE-PSK-CHACHA20-POLY1305');
+    // Before the fix only PSK-… names counted: this was a full handshake without an identity.
+    assert.equal(req.tls?.pskIdentity, 'dev1');
+    assert.deepEqual({ psk: b.listener.tls!.stats().psk, full: b.listener.tls!.stats().full }, { psk: 1, full: 0 });
+  } finally {
+    await b.close();
+  }
+});
+
 test('psk: the profile needs a PSK file; a broken PSK file stops the start with MOAT_ERR_TLS_FILE naming the line', async () => {
   const log = captureLog();
   await assert.rejects(prepareTls({ profile: 'psk', certFile: files['server.crt'], keyFile: files['server.key'] }, log, 'x'),

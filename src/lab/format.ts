@@ -97,12 +97,12 @@ export function mainTable(report: LabReport): Table {
  * One figure when every row agrees (one listener setting), else per row.
  */
 function ticketLifetimes(report: LabReport): string {
-  const rows = report.results.filter((r) => r.ticketLifetimeS !== undefined);
-  if (rows.length === 0) return '';
-  const values = new Set(rows.map((r) => r.ticketLifetimeS));
-  const text = values.size === 1
-    ? `${grouped(rows[0]!.ticketLifetimeS!)} s`
-    : rows.map((r) => `${r.mode}${r.key ? ` ${r.key}` : ''} ${grouped(r.ticketLifetimeS!)} s`).join(', ');
+  const byValue = new Map<number, ModeResult[]>();
+  for (const r of report.results) if (r.ticketLifetimeS !== undefined) byValue.set(r.ticketLifetimeS, [...(byValue.get(r.ticketLifetimeS) ?? []), r]);
+  if (byValue.size === 0) return '';
+  // The value most rows share, then the rows that differ (a PSK handshake's tickets, say).
+  const [common, ...others] = [...byValue].sort((a, b) => b[1].length - a[1].length);
+  const text = `${grouped(common![0])} s${others.map(([v, rows]) => `; ${rows.map(rowLabel).join(', ')}: ${grouped(v)} s`).join('')}`;
   return ` Session tickets announced valid for ${text} (the broker's sessionTimeout): a device that reconnects less often cannot resume.`;
 }
 

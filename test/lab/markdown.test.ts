@@ -86,3 +86,9 @@ test('numeric columns are right-aligned and padded to one width', () => {
   const text = markdownTable({ title: 't', headers: ['name', 'n'], rows: [['a', '1'], ['bbbb', '1,000']], numeric: [false, true] });
   assert.equal(text, '| name |     n |\n|------|------:|\n| a    |     1 |\n| bbbb | 1,000 |\n');
 });
+
+test('the ticket lifetime the broker announced: one figure for most rows, the rows that differ named', () => {
+  const md = renderMarkdown(fixtureReport((r) => (r.mode === 'plain' ? r : { ...r, ticketLifetimeS: r.mode === 'tls13-psk' ? 304 : 7200 })));
+  assert.match(md, /Session tickets announced valid for 7,200 s; tls13-psk: 304 s \(the broker's sessionTimeout\)/);
+  assert.doesNotMatch(renderMarkdown(fixtureReport()), /Session tickets announced/, 'none measured: no sentence');
+});

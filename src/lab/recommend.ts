@@ -104,20 +104,25 @@ export function messageBytes(r: ModeResult, payloadBytes: number, qos: 0 | 1): n
 
 /**
  * connect() → CONNACK on the device's link at `rttMs`: between measured RTTs, linear; beyond them, the
- * slope of the two nearest measurements (the measured round trips: TCP + TLS + CONNECT/CONNACK — the
- * lab's delay proxy holds a connection's first bytes for TCP's round trip); with one RTT measured, its
- * time plus those counted round trips × the difference.
+ * nearest measurement plus the counted round trips (TCP + TLS + CONNECT/CONNACK — the lab's delay proxy
+ * holds a connection's first bytes for TCP's round trip) × the difference. Not the measured slope: a
+ * few milliseconds of noise in it, stretched over a long RTT, would rank modes with the same round
+ * trips apart (seen: 700 ms extrapolated from 50 and 200 ms put RSA ahead of Ed25519 by 16 ms).
  */
 export function setupMsAt(r: ModeResult, rttMs: number): number {
-  const points: Array<[number, number]> = r.setup.map((s) => [s.rttMs, s.connack.median]);
-  if (points.length === 1) {
-    const [x0, y0] = points[0]!;
-    return y0 + (rttMs - x0) * (r.tcpRoundTrips + r.roundTrips + 1);
-  }
-  return Math.max(0, interpolate(points, rttMs));
+  const points = r.setup.map((s): [number, number] => [s.rttMs, s.connack.median]).sort((a, b) => a[0] - b[0]);
+  const first = points[0];
+  const last = points[points.length - 1];
+  if (!first || !last) return NaN;
+  const perRtt = r.tcpRoundTrips + r.roundTrips + 1;
+  if (rttMs <= first[0]) return Math.max(0, first[1] + (rttMs - first[0]) * perRtt);
+  if (rttMs >= last[0]) return last[1] + (rttMs - last[0]) * perRtt;
+  return interpolate(points, rttMs);
 }
 
 const isPsk = (m: LabMode): boolean => m.endsWith('-psk');
+/** A CPU saving (positive) or cost (negative) in µs, as words. */
+const cpuDiff = (savedUs: number): string => `${grouped(Math.round(Math.abs(savedUs)))} µs ${savedUs >= 0 ? 'less' : 'more'}`;
 const isResumed = (m: LabMode): boolean => m.endsWith('-resumed');
 const pct = (part: number, whole: number): string => `${whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0'}%`;
 const b = (n: number): string => `${grouped(Math.round(n))} B`;
@@ -241,7 +246,7 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
   if (isResumed(best.mode)) {
     const full = estimates.find((e) => e.mode === best.mode.replace('-resumed', '-full') && e.key === best.key);
     if (full) {
-      reasons.push(`resumption: ${b(full.setupBytes - best.setupBytes)} fewer per connect than ${full.label} (${b(full.dailyBytes - best.dailyBytes)}/day, ${pct(full.dailyBytes - best.dailyBytes, full.dailyBytes)}), ${full.setupMs >= best.setupMs ? `${ms(full.setupMs - best.setupMs)} ms faster` : `${ms(best.setupMs - full.setupMs)} ms slower`} at ${grouped(device.rttMs)} ms RTT and ${grouped(Math.round((rows.get(full)!.cpu.clientUs.median - row.cpu.clientUs.median)))} µs less client CPU per connect on this machine`);
+      reasons.push(`resumption: ${b(full.setupBytes - best.setupBytes)} fewer per connect than ${full.label} (${b(full.dailyBytes - best.dailyBytes)}/day, ${pct(full.dailyBytes - best.dailyBytes, full.dailyBytes)}), ${full.setupMs >= best.setupMs ? `${ms(full.setupMs - best.setupMs)} ms faster` : `${ms(best.setupMs - full.setupMs)} ms slower`} at ${grouped(device.rttMs)} ms RTT and ${cpuDiff(rows.get(full)!.cpu.clientUs.median - row.cpu.clientUs.median)} client CPU per connect on this machine`);
     }
     const interval = Math.round(86_400 / device.reconnectsPerDay);
     // The lifetime the measured broker announced (its sessionTimeout): a ticket older than that is refused.

@@ -32,9 +32,15 @@ test('interpolation: message bytes between measured payloads, setup time between
   assert.equal(messageBytes(r, 1, 0), 1 + 31, 'below 16 B the 16 B overhead');
   assert.equal(messageBytes(r, 8192, 0), 8192 + 32, 'beyond 4 KiB the last slope (flat here)');
   // CONNACK median: 3.4 + 3 × RTT (fixture: TCP, TLS and CONNECT/CONNACK, as the lab measures them).
-  // 100 ms is between 50 and 200; 400 ms beyond, at the measured slope — nothing added for TCP.
+  // 100 ms is between 50 and 200; 400 ms beyond: the last measurement + 3 counted round trips × 200 ms.
   assert.ok(Math.abs(setupMsAt(r, 100) - 303.4) < 1e-9);
   assert.ok(Math.abs(setupMsAt(r, 400) - 1203.4) < 1e-9);
+  // Noise in the last measurement (+12 ms) is not stretched into the slope: 615.4 + 3 × 500, not 615.4 + 3.08 × 500.
+  const noisy = { ...r, setup: r.setup.map((s) => (s.rttMs === 200 ? { ...s, connack: { ...s.connack, median: s.connack.median + 12 } } : s)) };
+  assert.ok(Math.abs(setupMsAt(noisy, 700) - (615.4 + 1500)) < 1e-9, String(setupMsAt(noisy, 700)));
+  // Below the first measured RTT the same way, never below 0.
+  const from50 = { ...r, setup: r.setup.filter((s) => s.rttMs >= 50) };
+  assert.ok(Math.abs(setupMsAt(from50, 10) - 33.4) < 1e-9, String(setupMsAt(from50, 10)));
   const one = { ...r, setup: [r.setup[0]!] };
   // One RTT measured: the counted round trips (TCP 1 + TLS 1 + CONNECT/CONNACK 1) × RTT.
   assert.ok(Math.abs(setupMsAt(one, 100) - (r.setup[0]!.connack.median + 300)) < 1e-9);

@@ -144,3 +144,12 @@ test('a resumed mode\'s day holds the full handshake its ticket needs once per t
   assert.equal(resumed.dailySetupBytes, full.setupBytes + 23 * resumed.setupBytes);
   assert.equal(resumed.setupText, `1 full handshake × ${full.setupBytes.toLocaleString('en-US')} B + 23 resumed × ${resumed.setupBytes.toLocaleString('en-US')} B`);
 });
+
+test('the key within the chosen mode is the one with fewer bytes (then less CPU), never a few ms of this machine\'s noise in waiting time', () => {
+  // Ed25519's certificate is the smallest; make its CONNACK times 2 ms slower than the others' (noise).
+  const report = fixtureReport((r) => (r.key === 'ed25519' ? { ...r, setup: r.setup.map((s) => ({ ...s, connack: { ...s.connack, median: s.connack.median + 2 } })) } : r));
+  const rec = recommend(report, device({ ramKb: 1_048_576, cpuMHz: 1200, rttMs: 40, reconnectsPerDay: 1, msgsPerDay: 172_800, payloadBytes: 256 }));
+  const same = rec.estimates.filter((e) => e.mode === rec.recommended!.mode);
+  const fewest = Math.min(...same.map((e) => e.dailyBytes));
+  assert.equal(rec.recommended!.dailyBytes, fewest, `${rec.recommended!.label}: ${same.map((e) => `${e.label} ${e.dailyBytes}`).join(', ')}`);
+});

@@ -121,7 +121,9 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
   const quick = options.quick === true;
   const plan = labPlan(quick, options.repeat);
   const rtts = [...new Set(options.rtts ?? DEFAULT_RTTS)].sort((a, b) => a - b);
-  if (rtts.some((r) => !Number.isFinite(r) || r < 0)) throw new MoatError('MOAT_ERR_CONFIG', `RTTs must be ≥ 0 ms (got ${rtts.join(', ')})`);
+  if (rtts.length === 0 || rtts.some((r) => !Number.isFinite(r) || r < 0 || r > 10_000)) {
+    throw new MoatError('MOAT_ERR_CONFIG', `RTTs must be one or more values from 0 to 10000 ms (got ${rtts.join(', ') || 'none'})`);
+  }
   const modes = options.modes ?? [...LAB_MODES];
   const keys = options.keys ?? [...LAB_KEYS];
   for (const m of modes) if (!(LAB_MODES as readonly string[]).includes(m)) throw new MoatError('MOAT_ERR_CONFIG', `unknown lab mode "${m}"; known: ${LAB_MODES.join(', ')}`);

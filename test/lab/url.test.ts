@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeMaterial, startChildBroker, type ChildBroker, type LabMaterial } from '../../src/lab/lab-broker.js';
 import { runLab } from '../../src/lab/runner.js';
+import { isMoatError } from '../../src/codec/index.js';
 import { Broker } from '../../src/broker/broker.js';
 import { startListener } from '../../src/broker/listeners.js';
 import { silentLogger } from '../../src/broker/logger.js';
@@ -98,5 +99,11 @@ test('a --url broker that refuses anonymous clients: with the login (-u/-P) ever
   } finally {
     await listener.close();
     await broker.close();
+  }
+});
+
+test('options runLab refuses before it starts anything: no RTT, an RTT beyond 10 s, an unknown mode or key (MOAT_ERR_CONFIG)', async () => {
+  for (const o of [{ rtts: [] }, { rtts: [0, 10_001] }, { rtts: [-1] }, { modes: ['tls14-full' as never] }, { keys: ['dsa' as never] }, { repeat: 0 }]) {
+    await assert.rejects(runLab(o), (e) => isMoatError(e, 'MOAT_ERR_CONFIG'), JSON.stringify(o));
   }
 });

@@ -382,6 +382,14 @@ class Agent extends EventEmitter implements FirmwareAgent {
       return this.refuseManifest(e, signed ? key : undefined, raw);
     }
     this.signerRefused = undefined;
+    // Only a newer (or same-version, re-signed) release replaces the one being downloaded: an older signed
+    // manifest replayed on the topic would otherwise turn devices back from a fix to the release it fixes.
+    // An operator who really goes back withdraws the campaign (empty manifest) first.
+    const activeVersion = this.active?.checked.manifest.version;
+    if (activeVersion !== undefined && compareVersions(checked.manifest.version, activeVersion) < 0) {
+      return this.refuseManifest(fwError(FwErr.rollback,
+        `manifest version ${checked.manifest.version} is older than the release being downloaded (${activeVersion}); withdraw the campaign first to go back`), key, raw);
+    }
     if (this.active) {
       this.log(`new manifest ${checked.releaseId}: abandoning release ${this.active.checked.releaseId}`);
       await this.abandon();

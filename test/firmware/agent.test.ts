@@ -190,6 +190,26 @@ test('a newer manifest mid-download abandons the older release: its staging is d
   assert.equal(d.agent.running, '3.1.0');
 });
 
+test('an older signed manifest replayed mid-download does not replace the newer release (MOAT_ERR_FW_ROLLBACK, logged); the newer one is installed', async (t) => {
+  const fix = makeRelease(signer, { product: 'replay', version: '2.1.0' });
+  const flawed = makeRelease(signer, { product: 'replay', version: '2.0.0' });
+  await publishChunks(pusher, fix, [0, 1, 2]);
+  await publishChunks(pusher, flawed);
+  await publishManifest(pusher, 'replay', fix.envelope);
+  const d = await device(t, 'replay');
+  while (d.chunks(fix.releaseId).length < 3) await new Promise((r) => setTimeout(r, 10));
+  // Valid signature, not expired, newer than the running 1.0.0 — but older than the release in progress.
+  await publishManifest(pusher, 'replay', flawed.envelope);
+  const refused = (): boolean => d.logs.some((l) => l.includes(`manifest ${flawed.releaseId} refused`) && l.includes(FwErr.rollback));
+  for (let i = 0; i < 500 && !refused(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(refused(), d.logs.join('\n'));
+  await publishChunks(pusher, fix);
+  const s = await waitStatus(d.agent, terminal);
+  assert.deepEqual({ state: s.state, release: s.release }, { state: 'installed', release: fix.releaseId });
+  assert.deepEqual(d.installs.map((i) => i.version), ['2.1.0']);
+  assert.ok(!d.statuses.some((x) => x.release === flawed.releaseId), 'no status for the replayed release while the fix downloads');
+});
+
 test('an empty retained manifest withdraws the campaign: the download stops, staging is deleted, status idle', async (t) => {
   const rel = makeRelease(signer, { product: 'withdrawn', version: '1.1.0' });
   await publishChunks(pusher, rel, [0, 1, 2]);

@@ -107,3 +107,15 @@ test('options runLab refuses before it starts anything: no RTT, an RTT beyond 10
     await assert.rejects(runLab(o), (e) => isMoatError(e, 'MOAT_ERR_CONFIG'), JSON.stringify(o));
   }
 });
+
+test('against Mosquitto (127.0.0.1:1883, started by .ci/run): a third-party broker over --url is measured as the client sees it', async () => {
+  const r = await runLab({ url: 'mqtt://127.0.0.1:1883', modes: ['plain'], quick: true, rtts: [0, 40] });
+  const plain = r.results[0]!;
+  assert.equal(plain.skipped, undefined, plain.skipped);
+  assert.equal(plain.roundTrips, 0);
+  // Mosquitto's CONNACK for an MQTT 5 client carries properties, so its size is Mosquitto's, not Moat's: only sane bounds.
+  assert.ok(plain.setupBytes.mqtt.serverToClient >= 5 && plain.setupBytes.mqtt.serverToClient < 200, String(plain.setupBytes.mqtt.serverToClient));
+  assert.deepEqual(plain.overhead.map((o) => o.overheadBytes >= 0), plain.overhead.map(() => true));
+  const at40 = plain.setup.find((s) => s.rttMs === 40)!.connack.median;
+  assert.ok(at40 >= 80, `TCP + CONNECT/CONNACK: two round trips of 40 ms (${at40} ms)`);
+});

@@ -155,7 +155,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
       repeat: plan.repeat, rtts, quick, results,
       method: {
         cpuBatch: plan.cpuBatch, delayedSetups: plan.delayedSetups, throughputMs: plan.throughputMs, throughputRepeat: plan.throughputRepeat,
-        ...(ctx.freshChild ? { memConnections: plan.memConnections, memRepeat: plan.memRepeat, ...(plan.memAllKeys ? {} : { memKey: keys[0]! }) } : {}),
+        ...(ctx.freshChild ? { memConnections: plan.memConnections, memRepeat: plan.memRepeat, ...(memKeyOf(cases, plan) ? { memKey: memKeyOf(cases, plan)! } : {}) } : {}),
       },
     };
   } finally {
@@ -258,7 +258,8 @@ async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]>
   const rows: RowState[] = [];
   const results: ModeResult[] = [];
   // The rows whose memory is measured (each in a broker child of its own, the next one booted ahead).
-  const memoryRows = ctx.freshChild ? cases.filter((c) => ctx.plan.memAllKeys || c.key === undefined || c.key === cases.find((x) => x.key)?.key) : [];
+  const memKey = memKeyOf(cases, ctx.plan);
+  const memoryRows = ctx.freshChild ? cases.filter((c) => memKey === undefined || c.key === undefined || c.key === memKey) : [];
   for (const c of cases) {
     ctx.signal?.throwIfAborted();
     const port = ctx.portFor(c);
@@ -303,6 +304,9 @@ async function measureAll(cases: LabCase[], ctx: Context): Promise<ModeResult[]>
   }
   return results;
 }
+
+/** With --quick, memory is measured for one server key type (the first row's) and the keyless rows. */
+const memKeyOf = (cases: LabCase[], plan: LabPlan): LabKey | undefined => (plan.memAllKeys ? undefined : cases.find((c) => c.key)?.key);
 
 /** A --url row's failure for the table: OpenSSL's own reason (its message also names a source file and line). */
 function whyFailed(err: unknown): string {

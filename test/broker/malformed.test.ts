@@ -49,13 +49,16 @@ const CASES: Case[] = [
   { name: '[MQTT-4.7.1-1] UNSUBSCRIBE from the filter "#/a"', code: MALFORMED, bytes: (v) => pkt(0xa2, `0001 ${props(v)} ${str('#/a')}`) },
   { name: '[MQTT-4.8.2-1] SUBSCRIBE to a shared filter with an empty share name "$share//a"', code: MALFORMED, bytes: (v) => subscribeBytes(v, str('$share//a')) },
   { name: '[MQTT-3.8.3-2] SUBSCRIBE without any topic filter', code: PROTOCOL_ERROR, bytes: (v) => pkt(0x82, `0001 ${props(v)}`) },
-  { name: '[MQTT-1.5.4-1] PUBLISH topic that is not well-formed UTF-8 (0xFF)', code: MALFORMED, bytes: (v) => publishBytes(v, 0, rawStr('61 2f ff')) },
+  { name: '[MQTT-1.5.4-1] [MQTT-3.3.2-1] PUBLISH topic that is not well-formed UTF-8 (0xFF)', code: MALFORMED, bytes: (v) => publishBytes(v, 0, rawStr('61 2f ff')) },
   { name: '[MQTT-1.5.4-1] PUBLISH topic with an encoded surrogate U+D800', code: MALFORMED, bytes: (v) => publishBytes(v, 0, rawStr('61 ed a0 80')) },
-  { name: '[MQTT-1.5.4-1] SUBSCRIBE filter with an overlong UTF-8 encoding of "/"', code: MALFORMED, bytes: (v) => subscribeBytes(v, rawStr('61 c0 af 62')) },
+  { name: '[MQTT-1.5.4-1] [MQTT-3.8.3-1] SUBSCRIBE filter with an overlong UTF-8 encoding of "/"', code: MALFORMED, bytes: (v) => subscribeBytes(v, rawStr('61 c0 af 62')) },
   { name: '[MQTT-1.5.4-2] PUBLISH topic containing U+0000', code: MALFORMED, bytes: (v) => publishBytes(v, 0, rawStr('61 00 62')) },
   { name: '[MQTT-2.2.1-3] PUBLISH QoS 1 with packet identifier 0', code: PROTOCOL_ERROR, bytes: (v) => publishBytes(v, 0x02, str('a'), '0000') },
   { name: '[MQTT-2.2.1-3] SUBSCRIBE with packet identifier 0', code: PROTOCOL_ERROR, bytes: (v) => subscribeBytes(v, str('a'), '01', 0x82, '0000') },
   { name: '[MQTT-3.8.3-5] SUBSCRIBE with reserved Subscription Options bits set', code: MALFORMED, bytes: (v) => subscribeBytes(v, str('a'), v === 5 ? 'c1' : '05') },
+  { name: '[MQTT-3.10.3-1] UNSUBSCRIBE filter that is not well-formed UTF-8 (0xFF)', code: MALFORMED, bytes: (v) => pkt(0xa2, `0001 ${props(v)} ${rawStr('61 ff')}`) },
+  { name: '[MQTT-4.7.3-2] SUBSCRIBE to an empty topic filter', code: MALFORMED, bytes: (v) => subscribeBytes(v, str('')) },
+  { name: '[MQTT-3.14.1-1] DISCONNECT with a reserved flag bit set', code: MALFORMED, bytes: () => hex('e1 00') },
   { name: '[MQTT-3.1.0-2] a second CONNECT', code: PROTOCOL_ERROR, bytes: (v) => pkt(0x10, `${str('MQTT')} 0${v} 02 0000 ${props(v)} ${str('again')}`) },
   // MQTT 5 only: properties.
   { name: '[3.3.2.3.3] PUBLISH with the Message Expiry Interval property twice', code: PROTOCOL_ERROR, only: 5, bytes: (v) => publishBytes(v, 0, str('a'), '', '02 0000000a 02 0000000a') },
@@ -65,6 +68,10 @@ const CASES: Case[] = [
   { name: '[MQTT-3.8.3-4] No Local on a shared subscription', code: PROTOCOL_ERROR, only: 5, bytes: (v) => subscribeBytes(v, str('$share/g/a'), '05') },
   { name: '[3.8.3.1] SUBSCRIBE with Retain Handling 3', code: PROTOCOL_ERROR, only: 5, bytes: (v) => subscribeBytes(v, str('a'), '31') },
   { name: '[MQTT-3.4.2-1] PUBACK with a reason code PUBACK may not carry (0x05)', code: PROTOCOL_ERROR, only: 5, bytes: () => hex('40 03 0001 05') },
+  { name: '[MQTT-3.5.2-1] PUBREC with a reason code PUBREC may not carry (0x05)', code: PROTOCOL_ERROR, only: 5, bytes: () => hex('50 03 0001 05') },
+  { name: '[MQTT-3.6.2-1] PUBREL with a reason code PUBREL may not carry (0x05)', code: PROTOCOL_ERROR, only: 5, bytes: () => hex('62 03 0001 05') },
+  { name: '[MQTT-3.7.2-1] PUBCOMP with a reason code PUBCOMP may not carry (0x05)', code: PROTOCOL_ERROR, only: 5, bytes: () => hex('70 03 0001 05') },
+  { name: '[MQTT-3.15.1-1] AUTH with a reserved flag bit set', code: MALFORMED, only: 5, bytes: () => hex('f1 00') },
 ];
 
 describe('malformed packets and protocol errors reaching the broker', () => {

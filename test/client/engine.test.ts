@@ -14,7 +14,7 @@ const pending = (topic: string, qos: 0 | 1 | 2, out: { ok: unknown[]; err: unkno
 const publishes = (ps: Packet[]): PublishPacket[] => ps.filter((p): p is PublishPacket => p.type === 'publish');
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-test('[MQTT-3.3.4-7] [MQTT-4.9.0-2] never more QoS 1/2 in flight than the broker\'s Receive Maximum', () => {
+test('[MQTT-3.3.4-7] [MQTT-4.9.0-2] [MQTT-4.9.0-1] the initial send quota is the broker\'s Receive Maximum: never more QoS 1/2 in flight', () => {
   const { engine, port } = engineWith();
   connectEngine(engine, port, { properties: { receiveMaximum: 2 } });
   const out = { ok: [] as unknown[], err: [] as unknown[] };
@@ -174,7 +174,7 @@ test('[MQTT-3.1.2-20] keep alive probes a link that only sends (QoS 0 publishes)
   assert.equal(engine.state, ClientState.Backoff, 'dead within 1.5 × 2 s = 3 s');
 });
 
-test('[MQTT-3.2.2-21] the Server Keep Alive replaces ours', () => {
+test('[MQTT-3.2.2-21] [MQTT-3.1.2-21] the Server Keep Alive replaces ours', () => {
   const { engine, port } = engineWith({ keepAlive: 60 });
   connectEngine(engine, port, { properties: { serverKeepAlive: 5 } });
   port.clock.advance(5_000);
@@ -336,4 +336,59 @@ test('v5: PUBREL for an unknown packet identifier is answered PUBCOMP 0x92; a kn
   port.take();
   engine.receive({ type: 'pubrel', packetId: 5, reasonCode: 0 });
   assert.deepEqual(port.take(), [{ type: 'pubcomp', packetId: 5, reasonCode: 0 }]);
+});
+
+test('[MQTT-3.2.2-18] a CONNACK without Topic Alias Maximum: no topic alias is ever sent, the topic goes in full each time', () => {
+  const { engine, port } = engineWith();
+  connectEngine(engine, port);
+  const out = { ok: [] as unknown[], err: [] as unknown[] };
+  for (const t of ['a/b', 'a/b', 'a/b']) engine.outbound.publish(pending(t, 0, out));
+  assert.deepEqual(publishes(port.take()).map((p) => [p.topic, p.properties?.topicAlias]), [['a/b', undefined], ['a/b', undefined], ['a/b', undefined]]);
+});
+
+test('[MQTT-3.3.2-10] incoming topic aliases from 1 to our Topic Alias Maximum are accepted; one above it is a protocol error (0x94)', () => {
+  const { engine, port } = engineWith({ topicAliasMaximum: 3 });
+  connectEngine(engine, port);
+  for (const alias of [1, 3]) {
+    engine.receive({ type: 'publish', topic: `t/${alias}`, payload: Buffer.from('set'), qos: 0, retain: false, dup: false, properties: { topicAlias: alias } });
+    engine.receive({ type: 'publish', topic: '', payload: Buffer.from('use'), qos: 0, retain: false, dup: false, properties: { topicAlias: alias } });
+  }
+  assert.deepEqual(port.messages.map((m) => `${m.topic}:${m.payload.toString()}`), ['t/1:set', 't/1:use', 't/3:set', 't/3:use']);
+  port.take();
+  engine.receive({ type: 'publish', topic: 'x', payload: Buffer.from('over'), qos: 0, retain: false, dup: false, properties: { topicAlias: 4 } });
+  assert.equal(port.messages.length, 4, 'not delivered');
+  assert.deepEqual(port.take().filter((p) => p.type === 'disconnect').map((p) => (p as { reasonCode?: number }).reasonCode), [0x94]);
+});
+
+test('[MQTT-4.6.0-2] [MQTT-4.6.0-3] PUBACKs and PUBRECs go out in the order the PUBLISH packets came', () => {
+  const { engine, port } = engineWith();
+  connectEngine(engine, port);
+  const ids = [9, 3, 7, 1];
+  for (const [i, packetId] of ids.entries()) {
+    engine.receive({ type: 'publish', topic: 'in', payload: Buffer.from(String(i)), qos: i % 2 === 0 ? 1 : 2, retain: false, dup: false, packetId });
+  }
+  assert.deepEqual(port.take().map((p) => `${p.type} ${'packetId' in p ? p.packetId : ''}`), ['puback 9', 'pubrec 3', 'puback 7', 'pubrec 1']);
+});
+
+test('[MQTT-4.6.0-4] [MQTT-4.3.3-1] [MQTT-4.3.3-2] [MQTT-4.3.3-3] QoS 2 publishes: distinct unused identifiers, DUP 0, unacknowledged until PUBREC; PUBRELs follow the order of the PUBRECs', () => {
+  const { engine, port } = engineWith();
+  connectEngine(engine, port);
+  const out = { ok: [] as unknown[], err: [] as unknown[] };
+  for (let i = 0; i < 3; i++) engine.outbound.publish(pending(`q2/${i}`, 2, out));
+  const sent = publishes(port.take());
+  const ids = sent.map((p) => p.packetId!);
+  assert.equal(new Set(ids).size, 3);
+  assert.ok(ids.every((id) => id > 0));
+  assert.ok(sent.every((p) => p.qos === 2 && p.dup === false));
+  assert.equal(engine.outbound.inflight, 3, 'all three unacknowledged');
+  // A link drop before any PUBREC: on the resumed session all three go again (still unacknowledged), with DUP.
+  engine.linkDown();
+  port.clock.advance(100);
+  engine.linkUp();
+  engine.receive({ type: 'connack', sessionPresent: true, reasonCode: 0 });
+  const again = publishes(port.take());
+  assert.deepEqual(again.map((p) => [p.packetId, p.dup]), ids.map((id) => [id, true]));
+  for (const i of [2, 0, 1]) engine.receive({ type: 'pubrec', packetId: ids[i]!, reasonCode: 0 });
+  assert.deepEqual(port.take().map((p) => `${p.type} ${'packetId' in p ? p.packetId : ''}`), [2, 0, 1].map((i) => `pubrel ${ids[i]}`));
+  assert.equal(out.ok.length, 0, 'resolved only at PUBCOMP');
 });

@@ -80,7 +80,7 @@ describe('v5: topic aliases', () => {
     await expectServerClose(second, 5, 0x82);
   });
 
-  test('[MQTT-3.1.2-26] with the client\'s Topic Alias Maximum set, the broker sends a topic once, then the alias with an empty topic; aliases stay within the maximum (MQTT 5)', async (t) => {
+  test('[MQTT-3.1.2-26] [MQTT-3.3.2-11] with the client\'s Topic Alias Maximum set, the broker sends a topic once, then the alias with an empty topic; aliases stay within the maximum (MQTT 5)', async (t) => {
     const e = await env(t);
     const sub = await e.client(5, { properties: { topicAliasMaximum: 2 } });
     await subscribe(sub, 'ta/#', 1);

@@ -46,7 +46,7 @@ async function expectWill(c: RawClient, topic: string, payload = 'gone', timeout
 
 describe('will: when it is published', () => {
   for (const v of ALL) {
-    test(`[MQTT-3.1.2-8] the will is published when the connection closes without DISCONNECT (socket dropped) (${VNAME[v]})`, () =>
+    test(`[MQTT-3.1.2-7] [MQTT-3.1.2-8] the will, stored with the session at CONNECT, is published when the connection closes without DISCONNECT (socket dropped) (${VNAME[v]})`, () =>
       withBroker({}, {}, async (x) => {
         const sub = await x.subscriber('will/#', 1);
         const id = uid('w');

@@ -392,3 +392,27 @@ test('[MQTT-4.6.0-4] [MQTT-4.3.3-1] [MQTT-4.3.3-2] [MQTT-4.3.3-3] QoS 2 publishe
   assert.deepEqual(port.take().map((p) => `${p.type} ${'packetId' in p ? p.packetId : ''}`), [2, 0, 1].map((i) => `pubrel ${ids[i]}`));
   assert.equal(out.ok.length, 0, 'resolved only at PUBCOMP');
 });
+
+test('[MQTT-3.3.4-8] with the send quota used up (Receive Maximum 1, one QoS 1 unacknowledged), SUBSCRIBE and PINGREQ still go out at once; the queued PUBLISH waits', () => {
+  const { engine, port } = engineWith({ keepAlive: 10 });
+  connectEngine(engine, port, { properties: { receiveMaximum: 1 } });
+  const out = { ok: [] as unknown[], err: [] as unknown[] };
+  engine.outbound.publish(pending('q/a', 1, out));
+  engine.outbound.publish(pending('q/b', 1, out));
+  const [first] = publishes(port.take());
+  const codes: number[][] = [];
+  engine.requests.request({ type: 'subscribe', subscriptions: [{ topicFilter: 'x/#', qos: 1 }] }, (c) => codes.push(c), () => undefined);
+  assert.deepEqual(port.take().map((p) => p.type), ['subscribe'], 'not held behind the quota');
+  port.clock.advance(10_000);
+  assert.deepEqual(port.take().map((p) => p.type), ['pingreq']);
+  engine.receive({ type: 'puback', packetId: first!.packetId!, reasonCode: 0 });
+  assert.deepEqual(publishes(port.take()).map((p) => p.topic), ['q/b'], 'the quota freed: the next PUBLISH');
+});
+
+test('[MQTT-4.5.0-2] every incoming QoS 1/2 PUBLISH is acknowledged, also when nobody consumes it', () => {
+  const { engine, port } = engineWith();
+  connectEngine(engine, port);
+  engine.receive({ type: 'publish', topic: 'nobody/listens', payload: Buffer.from('1'), qos: 1, retain: false, dup: false, packetId: 11 });
+  engine.receive({ type: 'publish', topic: 'nobody/listens', payload: Buffer.from('2'), qos: 2, retain: false, dup: false, packetId: 12 });
+  assert.deepEqual(port.take().map((p) => `${p.type} ${'packetId' in p ? p.packetId : ''}`), ['puback 11', 'pubrec 12']);
+});

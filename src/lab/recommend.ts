@@ -128,16 +128,40 @@ const pct = (part: number, whole: number): string => `${whole > 0 ? ((100 * part
 const b = (n: number): string => `${grouped(Math.round(n))} B`;
 
 /**
+ * How long one full handshake's ticket serves a resumed mode, in seconds. Every ticket key rotation
+ * ends all tickets. And the broker refuses a ticket older than the lifetime it announced: counted from
+ * the full handshake that issued it when resumptions bring no new ticket — measured: the resumed row's
+ * tickets are 0 (Node's server never renews a ticket, so a device resuming every 15 minutes from a
+ * 2-hour ticket needs a full handshake every 2 hours, not once a day).
+ */
+export function ticketSpanS(r: ModeResult, p: RecommendPolicy): number {
+  const renewed = r.setupBytes.tickets > 0;
+  const lifetime = !renewed && r.ticketLifetimeS !== undefined ? r.ticketLifetimeS : Infinity;
+  return Math.min(p.ticketKeyRotationS, lifetime);
+}
+
+/**
+ * Full handshakes per day of a resumed mode: connects at 0, I, 2I, … resume while younger than the
+ * ticket's span, so a full handshake serves ⌈span / I⌉ connects — and at least one per rotation.
+ */
+export function fullHandshakesPerDay(r: ModeResult, d: DeviceProfile, p: RecommendPolicy): number {
+  if (d.reconnectsPerDay <= 0) return 0;
+  const interval = 86_400 / d.reconnectsPerDay;
+  const perFull = Math.max(1, Math.ceil(ticketSpanS(r, p) / interval));
+  return Math.min(d.reconnectsPerDay, Math.max(Math.ceil(86_400 / p.ticketKeyRotationS), Math.ceil(d.reconnectsPerDay / perFull)));
+}
+
+/**
  * A day of this mode on the device. A resumed mode still needs a full handshake whenever its ticket
- * stops working — at least once per ticket key rotation (default daily) — so its day is that many full
- * setups (the same key's full mode, measured) and the rest resumed.
+ * stops working (fullHandshakesPerDay), so its day is that many full setups (the same key's full mode,
+ * measured) and the rest resumed.
  */
 function estimate(report: LabReport, r: ModeResult, d: DeviceProfile, full: ModeResult | undefined, p: RecommendPolicy): ModeEstimate {
   const qos = d.qos ?? 1;
   const setupBytes = setupTotal(r);
   const message = messageBytes(r, d.payloadBytes, qos);
   const scale = report.environment.cpuMHz > 0 && d.cpuMHz > 0 ? report.environment.cpuMHz / d.cpuMHz : 1;
-  const fulls = full ? Math.min(d.reconnectsPerDay, Math.max(1, Math.ceil(86_400 / p.ticketKeyRotationS))) : 0;
+  const fulls = full ? fullHandshakesPerDay(r, d, p) : 0;
   const rest = d.reconnectsPerDay - fulls;
   const setupMs = setupMsAt(r, d.rttMs);
   const sum = (f: (x: ModeResult) => number): number => rest * f(r) + (full ? fulls * f(full) : 0);
@@ -169,6 +193,9 @@ function exclusion(r: ModeResult, d: DeviceProfile, p: RecommendPolicy, all: Mod
     const interval = d.reconnectsPerDay > 0 ? 86_400 / d.reconnectsPerDay : Infinity;
     if (interval >= p.ticketKeyRotationS) {
       return `a connect every ${grouped(Math.round(interval))} s outlives the broker's ticket key (rotated every ${grouped(p.ticketKeyRotationS)} s): it would be a full handshake`;
+    }
+    if (interval >= ticketSpanS(r, p)) {
+      return `a connect every ${grouped(Math.round(interval))} s outlives the ticket lifetime the broker announced (${grouped(ticketSpanS(r, p))} s): every connect would be a full handshake — unless the listener's sessionTimeout is raised to more than ${grouped(Math.round(interval))}`;
     }
   }
   if (isPsk(r.mode)) {
@@ -232,6 +259,14 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
   if (tls13) {
     reasons.push(`TLS 1.3 over ${best.label}: ${b(tls13.dailyBytes - best.dailyBytes)}/day more (${pct(tls13.dailyBytes - best.dailyBytes, best.dailyBytes)}, within the ${(p.tls13Premium * 100).toFixed(0)}% this recommendation pays for it) buys a fresh ECDHE on every resumption (TLS 1.2 resumption reuses the master secret: a stolen ticket key decrypts every resumed session), encrypted certificates and no renegotiation`);
     best = tls13;
+  } else if (best.mode.startsWith('tls12')) {
+    // Say why the preference for TLS 1.3 did not decide: the nearest TLS 1.3 mode costs more than it pays.
+    const t13Found = ranked.find((e) => !e.mode.startsWith('tls12'));
+    const t13 = t13Found && keyed(t13Found);
+    if (t13) {
+      const wait = t13.dailyWaitSeconds - best.dailyWaitSeconds;
+      reasons.push(`TLS 1.2 over ${t13.label}: TLS 1.3 would cost ${b(t13.dailyBytes - best.dailyBytes)}/day more (${pct(t13.dailyBytes - best.dailyBytes, best.dailyBytes)}) and wait ${Math.abs(wait).toFixed(1)} s/day ${wait >= 0 ? 'more' : 'less'}, beyond the ${(p.tls13Premium * 100).toFixed(0)}% this recommendation pays for it${isResumed(best.mode) ? ' (TLS 1.2 resumption reuses the master secret: keep ticketRotationSeconds short)' : ''}`);
+    }
   }
   const mtlsFound = ranked.find((e) => e.mode === 'mtls13');
   const mtls = mtlsFound && keyed(mtlsFound);
@@ -257,12 +292,13 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
     const interval = Math.round(86_400 / device.reconnectsPerDay);
     // The lifetime the measured broker announced (its sessionTimeout): a ticket older than that is refused.
     const life = row.ticketLifetimeS;
+    const fulls = fullHandshakesPerDay(row, device, p);
     if (life === undefined) {
       notes.push(`resumption needs a ticket still valid after ${grouped(interval)} s between connects: set the broker listener's sessionTimeout ≥ ${grouped(interval)} and keep ticketRotationSeconds above it`);
-    } else if (life < interval) {
-      notes.push(`resumption needs a ticket still valid after ${grouped(interval)} s between connects, and the measured broker announced ${grouped(life)} s: set its listener's sessionTimeout ≥ ${grouped(interval)} (and keep ticketRotationSeconds above it), or every connect is a full handshake`);
+    } else if (row.setupBytes.tickets > 0) {
+      notes.push(`the measured broker's tickets are valid for ${grouped(life)} s and each resumption brings a new one: a full handshake only once per ticket key rotation (${grouped(fulls)}/day)`);
     } else {
-      notes.push(`the measured broker's tickets are valid for ${grouped(life)} s, longer than the ${grouped(interval)} s between connects (ticketRotationSeconds must stay above that too)`);
+      notes.push(`the measured broker's tickets are valid for ${grouped(life)} s from the full handshake that issued them (a resumption brings no new ticket): with a connect every ${grouped(interval)} s that is ${grouped(fulls)} full handshake${fulls === 1 ? '' : 's'} a day, counted in the figures; a longer sessionTimeout (at most ticketRotationSeconds) means fewer`);
     }
     notes.push('a resumed session keeps the identity of the full handshake that made its ticket: with client certificates, connect once with mtls13 and resume after that (the lab measured resumption without a client certificate)');
   }
@@ -283,6 +319,15 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
       const s0 = srv(mine);
       const s1 = srv(o);
       reasons.push(`key ${best.key} over ${o.key}${keyMode !== best.mode ? ` (in the ${keyMode} handshake that makes the ticket)` : ''}: ${diff >= 0 ? `${b(diff)} fewer` : `${b(-diff)} more`} per full handshake${s0 !== undefined && s1 !== undefined ? `, ${grouped(Math.round(Math.abs(s1 - s0)))} µs ${s1 >= s0 ? 'less' : 'more'} broker CPU per setup` : ''}`);
+    }
+  }
+  // Resumption ruled out only by the broker's ticket lifetime: what raising it would be worth.
+  for (const e of estimates.filter((x) => x.excluded?.includes('ticket lifetime') && x.key === (best.key ?? x.key))) {
+    const r = rows.get(e)!;
+    const full = measured.find((x) => x.mode === r.mode.replace('-resumed', '-full') && x.key === r.key);
+    const raised = estimate(report, { ...r, ticketLifetimeS: undefined }, device, full, p);
+    if (raised.dailyBytes < best.dailyBytes) {
+      notes.push(`with the listener's sessionTimeout above ${grouped(Math.round(86_400 / device.reconnectsPerDay))} s, ${e.label} would cost ${b(raised.dailyBytes)}/day (${pct(best.dailyBytes - raised.dailyBytes, best.dailyBytes)} less than ${best.label}): as the broker was measured, its tickets expire between this device's connects`);
     }
   }
   const plain = estimates.find((e) => e.mode === 'plain');

@@ -56,16 +56,28 @@ test('many reconnects on a long RTT: a resumed mode, with the saving in the reas
   assert.ok(rec.notes.some((n) => n.includes('sessionTimeout ≥ 173')), 'ticket lifetime for a connect every 172.8 s');
 });
 
-test('resumption notes use the ticket lifetime the broker announced: too short says so with both figures, long enough says it fits', () => {
-  const withLife = (s: number) => fixtureReport((r) => ({ ...r, ticketLifetimeS: s }));
-  const short = recommend(withLife(60), device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }));
-  assert.match(short.recommended!.mode, /-resumed$/);
-  assert.ok(short.notes.some((n) => n.includes('announced 60 s') && n.includes('sessionTimeout ≥ 173') && n.includes('every connect is a full handshake')), short.notes.join('\n'));
-  const long = recommend(withLife(7200), device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }));
-  assert.ok(long.notes.some((n) => n.includes('valid for 7,200 s, longer than the 173 s')), long.notes.join('\n'));
-  assert.ok(!long.notes.some((n) => n.includes('sessionTimeout ≥')), 'no setting to change');
+test('resumption and the ticket lifetime the broker announced: a ticket not renewed on resumption serves ⌈lifetime / interval⌉ connects; a lifetime shorter than the interval rules resumption out, with what raising it would save', () => {
+  // As Node's server does: tickets valid `s` seconds, no new ticket on a resumed connection (tickets 0).
+  const withLife = (s: number) => fixtureReport((r) => ({ ...r, ticketLifetimeS: s, ...(r.mode.endsWith('-resumed') ? { setupBytes: { ...r.setupBytes, tickets: 0 } } : {}) }));
+  const dev = device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }); // a connect every 172.8 s
+  const long = recommend(withLife(7200), dev);
+  assert.match(long.recommended!.mode, /-resumed$/);
+  // ⌈7200 / 172.8⌉ = 42 connects per full handshake → ⌈500 / 42⌉ = 12 full handshakes a day.
+  const resumed = long.estimates.find((e) => e.mode === long.recommended!.mode && e.key === long.recommended!.key)!;
+  assert.match(resumed.setupText, /^12 full handshakes × /, resumed.setupText);
+  assert.ok(long.notes.some((n) => n.includes('valid for 7,200 s from the full handshake') && n.includes('12 full handshakes a day')), long.notes.join('\n'));
+  const short = recommend(withLife(60), dev);
+  assert.doesNotMatch(short.recommended!.mode, /-resumed$/);
+  for (const e of short.estimates.filter((x) => x.mode.endsWith('-resumed'))) assert.match(e.excluded ?? '', /outlives the ticket lifetime the broker announced \(60 s\)/);
+  assert.ok(short.notes.some((n) => n.includes('sessionTimeout above 173 s') && n.includes('would cost')), short.notes.join('\n'));
 });
 
+test('a broker that renews tickets on resumption (tickets > 0 on the resumed row): one full handshake per ticket key rotation, whatever the lifetime', () => {
+  const report = fixtureReport((r) => ({ ...r, ticketLifetimeS: 7200 }));
+  const rec = recommend(report, device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }));
+  const resumed = rec.estimates.find((e) => e.mode === 'tls13-resumed')!;
+  assert.match(resumed.setupText, /^1 full handshake × /, resumed.setupText);
+});
 test('the reasons follow the numbers: when resumption costs more bytes than a full handshake, it is not chosen', () => {
   const report = fixtureReport((r) => (r.mode.endsWith('-resumed')
     ? { ...r, setupBytes: { ...r.setupBytes, handshake: { clientToServer: 5_000, serverToClient: 5_000 } } }
@@ -127,7 +139,9 @@ test('the text form: a row per measured mode, the choice, reasons and notes', ()
 test('TLS 1.3 is preferred over a TLS 1.2 mode that is at most 10% cheaper, not over one far cheaper', () => {
   const d = device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 });
   // Fixture: TLS 1.2 resumed 653 B per connect, TLS 1.3 resumed 1,533 B — far apart: TLS 1.2 stays.
-  assert.equal(recommend(fixtureReport(), d).recommended!.mode, 'tls12-resumed');
+  const far = recommend(fixtureReport(), d);
+  assert.equal(far.recommended!.mode, 'tls12-resumed');
+  assert.ok(far.reasons.some((x) => x.startsWith('TLS 1.2 over tls13-resumed') && x.includes('beyond the 10%')), far.reasons.join('\n'));
   // TLS 1.3 resumption made 5% dearer than TLS 1.2's: TLS 1.3, with the price in the reasons.
   const close = fixtureReport((r) => (r.mode === 'tls13-resumed'
     ? { ...r, setupBytes: { ...r.setupBytes, tickets: 0, handshake: { clientToServer: 450, serverToClient: 152 } } }

@@ -86,7 +86,7 @@ export function mainTable(report: LabReport): Table {
   const numeric = headers.map((_, i) => i >= 4);
   return {
     title: 'Connection setup and cost (medians)', headers, rows, numeric,
-    note: 'round trips: TCP + TLS before the first MQTT byte; bytes are TCP payload on the socket (TLS records included); '
+    note: 'round trips: TCP + TLS before the first MQTT byte (TCP\'s 1 is the handshake the delay proxy simulates; TLS\'s are counted from the flights through it); bytes are TCP payload on the socket (TLS records included); '
       + 'CONNACK ms from connect() at each simulated round-trip time, the TCP handshake included; CPU per connection setup; broker memory per idle connection (RSS).'
       + ticketLifetimes(report),
   };

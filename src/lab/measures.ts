@@ -19,6 +19,11 @@ export interface SessionRef {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Until the child holds no connection (at most ~1 s: a straggler then only adds noise, not a hang). */
+async function drained(child: ChildBroker): Promise<void> {
+  for (let i = 0; i < 200 && (await child.connections()) > 0; i++) await sleep(5);
+}
+
 /** One checked setup to CONNACK; resumed modes must really resume (fails loudly otherwise). */
 async function checkedSetup(c: LabCase, target: Target, ref: SessionRef, id: string, keepOpen: boolean): Promise<OpenConnection> {
   const r = await probeSetup(target, { clientId: id, keepOpen, ...(ref.session ? { session: ref.session } : {}) });
@@ -44,8 +49,9 @@ export async function measureCpu(c: LabCase, target: Target, ref: SessionRef, pl
     const cd = process.cpuUsage(c0);
     client.push((cd.user + cd.system) / plan.cpuBatch);
     if (child) {
-      // The broker finishes the last close after our side has gone.
-      await sleep(5);
+      // The broker handles the batch's last close after our side has gone: its CPU is read once it holds
+      // no connection again (not after a fixed pause, which a loaded machine outlasts).
+      await drained(child);
       server.push((await child.cpuUs() - s0) / plan.cpuBatch);
     }
   }
@@ -90,7 +96,7 @@ export async function measureMemory(c: LabCase, target: Target, ref: SessionRef,
         open.push(...await Promise.all(Array.from({ length: n }, () => checkedSetup(c, target, ref, id(), true))));
       }
       if ((await child.connections()) !== open.length) throw new MoatError('MOAT_ERR_LAB_CHECK', 'the lab broker does not hold every connection opened');
-      const after = await child.rss();
+      const after = await settledRss(child);
       perConn.push((after - before) / plan.memConnections);
       before = after;
     }
@@ -145,27 +151,42 @@ export async function measureOverhead(c: LabCase, target: Target, ref: SessionRe
 }
 
 const BULK_PAYLOAD = 16 * 1024;
+/** Whether this process already ran a throughput burst (see measureThroughput). */
+let throughputWarm = false;
 
 /**
  * Bulk throughput: one connection publishes QoS 0 messages of 16 KiB for `throughputMs` (respecting the
  * socket's back-pressure), then one QoS 1 message as a fence: payload bytes / time to the fence's PUBACK.
+ * Each run first sends an unmeasured burst (half the run, at most 50 ms) with its own fence, so that the
+ * code paths on both sides are compiled and warm when the clock starts: without it the first rows of a
+ * --quick run read several times below the later ones.
  */
 export async function measureThroughput(c: LabCase, target: Target, ref: SessionRef, plan: LabPlan, id: () => string): Promise<Stat> {
   const rates: number[] = [];
   const packet = publishPacket(BULK_PAYLOAD, 0);
+  let fenceId = 0;
+  /** QoS 0 messages for `ms` (or `count` of them), then a QoS 1 fence acknowledged: the messages sent. */
+  const burst = async (conn: OpenConnection, ms: number, count = Infinity): Promise<number> => {
+    const t0 = performance.now();
+    let sent = 0;
+    while (performance.now() - t0 < ms && sent < count) {
+      sent++;
+      if (!conn.stream.write(packet)) await new Promise<void>((resolve) => conn.stream.once('drain', () => resolve()));
+    }
+    fenceId = (fenceId % 0xffff) + 1;
+    conn.stream.write(publishPacket(BULK_PAYLOAD, 1, fenceId));
+    const ack = await conn.next();
+    if (ack.type !== 'puback') throw new MoatError('MOAT_ERR_LAB_CHECK', `expected the fence's PUBACK, got ${ack.type}`);
+    return sent + 1;
+  };
   for (let r = 0; r < plan.throughputRepeat; r++) {
     const conn = await checkedSetup(c, target, ref, id(), true);
     try {
+      // The process's first run warms longer: its code paths are not compiled yet.
+      await burst(conn, throughputWarm ? Math.min(50, plan.throughputMs / 2) : 300);
+      throughputWarm = true;
       const t0 = performance.now();
-      let sent = 0;
-      while (performance.now() - t0 < plan.throughputMs) {
-        sent++;
-        if (!conn.stream.write(packet)) await new Promise<void>((resolve) => conn.stream.once('drain', () => resolve()));
-      }
-      conn.stream.write(publishPacket(BULK_PAYLOAD, 1, 1));
-      sent++;
-      const ack = await conn.next();
-      if (ack.type !== 'puback') throw new MoatError('MOAT_ERR_LAB_CHECK', `expected the fence's PUBACK, got ${ack.type}`);
+      const sent = await burst(conn, plan.throughputMs);
       const seconds = (performance.now() - t0) / 1000;
       rates.push((sent * BULK_PAYLOAD) / 1e6 / seconds);
     } finally {

@@ -128,26 +128,30 @@ const pct = (part: number, whole: number): string => `${whole > 0 ? ((100 * part
 const b = (n: number): string => `${grouped(Math.round(n))} B`;
 
 /**
- * How long one full handshake's ticket serves a resumed mode, in seconds. Every ticket key rotation
- * ends all tickets. And the broker refuses a ticket older than the lifetime it announced: counted from
- * the full handshake that issued it when resumptions bring no new ticket — measured: the resumed row's
- * tickets are 0 (Node's server never renews a ticket, so a device resuming every 15 minutes from a
- * 2-hour ticket needs a full handshake every 2 hours, not once a day).
+ * How long the resumptions one full handshake starts can go on, in seconds; 0 when not even the next
+ * connect can resume. Every ticket key rotation ends all tickets, and the broker refuses a ticket older
+ * than the lifetime it announced — so a ticket must outlive the gap between two connects, renewed or
+ * not. When resumptions bring no new ticket (measured: the resumed row's tickets are 0, as Node's server
+ * does) the lifetime counts from the full handshake: a device resuming every 15 minutes from a 2-hour
+ * ticket needs a full handshake every 2 hours, not once a day. A broker that renews (Mosquitto: tickets
+ * on resumed rows) keeps the chain going until the rotation.
  */
-export function ticketSpanS(r: ModeResult, p: RecommendPolicy): number {
-  const renewed = r.setupBytes.tickets > 0;
-  const lifetime = !renewed && r.ticketLifetimeS !== undefined ? r.ticketLifetimeS : Infinity;
-  return Math.min(p.ticketKeyRotationS, lifetime);
+export function ticketSpanS(r: ModeResult, d: DeviceProfile, p: RecommendPolicy): number {
+  const interval = d.reconnectsPerDay > 0 ? 86_400 / d.reconnectsPerDay : Infinity;
+  const lifetime = r.ticketLifetimeS ?? Infinity;
+  if (interval >= lifetime || interval >= p.ticketKeyRotationS) return 0;
+  return r.setupBytes.tickets > 0 ? p.ticketKeyRotationS : Math.min(p.ticketKeyRotationS, lifetime);
 }
 
 /**
  * Full handshakes per day of a resumed mode: connects at 0, I, 2I, … resume while younger than the
- * ticket's span, so a full handshake serves ⌈span / I⌉ connects — and at least one per rotation.
+ * span, so a full handshake serves ⌈span / I⌉ connects — and at least one per rotation. (A rotation in
+ * the middle of a chain costs one more, not counted: at most one a day.)
  */
 export function fullHandshakesPerDay(r: ModeResult, d: DeviceProfile, p: RecommendPolicy): number {
   if (d.reconnectsPerDay <= 0) return 0;
   const interval = 86_400 / d.reconnectsPerDay;
-  const perFull = Math.max(1, Math.ceil(ticketSpanS(r, p) / interval));
+  const perFull = Math.max(1, Math.ceil(ticketSpanS(r, d, p) / interval));
   return Math.min(d.reconnectsPerDay, Math.max(Math.ceil(86_400 / p.ticketKeyRotationS), Math.ceil(d.reconnectsPerDay / perFull)));
 }
 
@@ -194,8 +198,8 @@ function exclusion(r: ModeResult, d: DeviceProfile, p: RecommendPolicy, all: Mod
     if (interval >= p.ticketKeyRotationS) {
       return `a connect every ${grouped(Math.round(interval))} s outlives the broker's ticket key (rotated every ${grouped(p.ticketKeyRotationS)} s): it would be a full handshake`;
     }
-    if (interval >= ticketSpanS(r, p)) {
-      return `a connect every ${grouped(Math.round(interval))} s outlives the ticket lifetime the broker announced (${grouped(ticketSpanS(r, p))} s): every connect would be a full handshake — unless the listener's sessionTimeout is raised to more than ${grouped(Math.round(interval))}`;
+    if (r.ticketLifetimeS !== undefined && interval >= r.ticketLifetimeS) {
+      return `a connect every ${grouped(Math.round(interval))} s outlives the ticket lifetime the broker announced (${grouped(r.ticketLifetimeS)} s): every connect would be a full handshake — unless the listener's sessionTimeout is raised to more than ${grouped(Math.round(interval))}`;
     }
   }
   if (isPsk(r.mode)) {
@@ -296,7 +300,7 @@ export function recommend(report: LabReport, device: DeviceProfile, policy: Part
     if (life === undefined) {
       notes.push(`resumption needs a ticket still valid after ${grouped(interval)} s between connects: set the broker listener's sessionTimeout ≥ ${grouped(interval)} and keep ticketRotationSeconds above it`);
     } else if (row.setupBytes.tickets > 0) {
-      notes.push(`the measured broker's tickets are valid for ${grouped(life)} s and each resumption brings a new one: a full handshake only once per ticket key rotation (${grouped(fulls)}/day)`);
+      notes.push(`the measured broker's tickets are valid for ${grouped(life)} s and each resumption brings a new one: while connects stay less than ${grouped(life)} s apart, a full handshake only once per ticket key rotation (${grouped(fulls)}/day)`);
     } else {
       notes.push(`the measured broker's tickets are valid for ${grouped(life)} s from the full handshake that issued them (a resumption brings no new ticket): with a connect every ${grouped(interval)} s that is ${grouped(fulls)} full handshake${fulls === 1 ? '' : 's'} a day, counted in the figures; a longer sessionTimeout (at most ticketRotationSeconds) means fewer`);
     }

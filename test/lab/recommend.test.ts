@@ -72,11 +72,17 @@ test('resumption and the ticket lifetime the broker announced: a ticket not rene
   assert.ok(short.notes.some((n) => n.includes('sessionTimeout above 173 s') && n.includes('would cost')), short.notes.join('\n'));
 });
 
-test('a broker that renews tickets on resumption (tickets > 0 on the resumed row): one full handshake per ticket key rotation, whatever the lifetime', () => {
-  const report = fixtureReport((r) => ({ ...r, ticketLifetimeS: 7200 }));
-  const rec = recommend(report, device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }));
-  const resumed = rec.estimates.find((e) => e.mode === 'tls13-resumed')!;
+test('a broker that renews tickets on resumption (tickets > 0 on the resumed row): one full handshake per rotation while each gap is shorter than the lifetime; a gap as long as the lifetime rules resumption out', () => {
+  const renewing = (s: number) => fixtureReport((r) => ({ ...r, ticketLifetimeS: s, ...(r.mode.endsWith('-resumed') ? { setupBytes: { ...r.setupBytes, tickets: 271 } } : {}) }));
+  const dev = device({ rttMs: 600, reconnectsPerDay: 500, msgsPerDay: 500 }); // a connect every 172.8 s
+  const resumed = recommend(renewing(7200), dev).estimates.find((e) => e.mode === 'tls13-resumed')!;
   assert.match(resumed.setupText, /^1 full handshake × /, resumed.setupText);
+  assert.equal(resumed.excluded, undefined);
+  // Renewal does not help a ticket that expires before the next connect (seen with Mosquitto: 7,200 s tickets, a connect every 3 h).
+  const short = recommend(renewing(60), dev);
+  const r60 = short.estimates.find((e) => e.mode === 'tls13-resumed')!;
+  assert.match(r60.excluded ?? '', /outlives the ticket lifetime the broker announced \(60 s\)/);
+  assert.match(r60.setupText, /^500 full handshakes × /, r60.setupText);
 });
 test('the reasons follow the numbers: when resumption costs more bytes than a full handshake, it is not chosen', () => {
   const report = fixtureReport((r) => (r.mode.endsWith('-resumed')

@@ -40,8 +40,11 @@ export async function measureCpu(c: LabCase, target: Target, ref: SessionRef, pl
   id: () => string): Promise<{ clientUs: Stat; serverUs?: Stat }> {
   const client: number[] = [];
   const server: number[] = [];
-  // One unmeasured setup: code paths and caches warm.
-  await checkedSetup(c, target, ref, id(), false);
+  // One unmeasured batch: code paths and caches warm on both sides. A single setup was not enough — the
+  // first batches of a row read up to twice the later ones (the first row measured most of all), and
+  // --quick measures only two batches.
+  for (let i = 0; i < plan.cpuBatch; i++) await checkedSetup(c, target, ref, id(), false);
+  if (child) await drained(child);
   for (let b = 0; b < plan.repeat; b++) {
     const s0 = child ? await child.cpuUs() : 0;
     const c0 = process.cpuUsage();
@@ -72,6 +75,14 @@ async function settledRss(child: ChildBroker): Promise<number> {
   return last;
 }
 
+/** `n` setups at once into `open`; when one fails, the others that succeeded are still closed by the caller. */
+async function openMore(open: OpenConnection[], n: number, setup: () => Promise<OpenConnection>): Promise<void> {
+  const settled = await Promise.allSettled(Array.from({ length: n }, setup));
+  for (const s of settled) if (s.status === 'fulfilled') open.push(s.value);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 /**
  * Broker memory per idle connection: the RSS of a broker child started for this measurement alone
  * (after a full GC) before and after `memConnections` more connections of the mode are open, divided
@@ -85,7 +96,7 @@ export async function measureMemory(c: LabCase, target: Target, ref: SessionRef,
   try {
     // Ten connections first, kept open and not counted: what the first connection of a mode allocates
     // once (code, caches, buffers pools) is not a per-connection cost.
-    open.push(...await Promise.all(Array.from({ length: 10 }, () => checkedSetup(c, target, ref, id(), true))));
+    await openMore(open, 10, () => checkedSetup(c, target, ref, id(), true));
     // Each measurement's "after" is the next one's "before": nothing is freed in between.
     let before = await settledRss(child);
     for (let r = 0; r < plan.memRepeat; r++) {
@@ -93,7 +104,7 @@ export async function measureMemory(c: LabCase, target: Target, ref: SessionRef,
       // Ten at a time: fast, and no burst larger than a listener backlog.
       while (open.length < goal) {
         const n = Math.min(10, goal - open.length);
-        open.push(...await Promise.all(Array.from({ length: n }, () => checkedSetup(c, target, ref, id(), true))));
+        await openMore(open, n, () => checkedSetup(c, target, ref, id(), true));
       }
       if ((await child.connections()) !== open.length) throw new MoatError('MOAT_ERR_LAB_CHECK', 'the lab broker does not hold every connection opened');
       const after = await settledRss(child);
@@ -151,6 +162,31 @@ export async function measureOverhead(c: LabCase, target: Target, ref: SessionRe
 }
 
 const BULK_PAYLOAD = 16 * 1024;
+/**
+ * The socket's 'drain' — or a MOAT_ERR_LAB_CHECK when the connection closes or fails first, or nothing
+ * drains for 15 s (a broker that stopped reading): never a promise that stays pending.
+ */
+function drainOf(conn: OpenConnection): Promise<void> {
+  const s = conn.stream;
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      s.off('drain', onDrain);
+      s.off('close', onClose);
+      s.off('error', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(new MoatError('MOAT_ERR_LAB_CHECK', 'the broker closed the connection during the throughput run'));
+    const timer = setTimeout(() => done(new MoatError('MOAT_ERR_LAB_CHECK', 'the broker stopped reading during the throughput run (nothing drained in 15 s)')), 15_000);
+    if (s.destroyed) return onClose();
+    s.once('drain', onDrain);
+    s.once('close', onClose);
+    s.once('error', onClose);
+  });
+}
+
 /** Whether this process already ran a throughput burst (see measureThroughput). */
 let throughputWarm = false;
 
@@ -171,7 +207,7 @@ export async function measureThroughput(c: LabCase, target: Target, ref: Session
     let sent = 0;
     while (performance.now() - t0 < ms && sent < count) {
       sent++;
-      if (!conn.stream.write(packet)) await new Promise<void>((resolve) => conn.stream.once('drain', () => resolve()));
+      if (!conn.stream.write(packet)) await drainOf(conn);
     }
     fenceId = (fenceId % 0xffff) + 1;
     conn.stream.write(publishPacket(BULK_PAYLOAD, 1, fenceId));

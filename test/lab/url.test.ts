@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeMaterial, startChildBroker, type ChildBroker, type LabMaterial } from '../../src/lab/lab-broker.js';
 import { runLab } from '../../src/lab/runner.js';
-import { isMoatError } from '../../src/codec/index.js';
+import { createServer, type AddressInfo } from 'node:net';
+import { PacketDecoder, encodePacket, isMoatError } from '../../src/codec/index.js';
 import { Broker } from '../../src/broker/broker.js';
 import { startListener } from '../../src/broker/listeners.js';
 import { silentLogger } from '../../src/broker/logger.js';
@@ -118,4 +119,28 @@ test('against Mosquitto (127.0.0.1:1883, started by .ci/run): a third-party brok
   assert.deepEqual(plain.overhead.map((o) => o.overheadBytes >= 0), plain.overhead.map(() => true));
   const at40 = plain.setup.find((s) => s.rttMs === 40)!.connack.median;
   assert.ok(at40 >= 80, `TCP + CONNECT/CONNACK: two round trips of 40 ms (${at40} ms)`);
+});
+
+test('a --url broker that resets the connection in the middle of the throughput run: the row is skipped with the reason, the run ends (no promise left pending)', async () => {
+  // A minimal broker: CONNACK, PUBACK for QoS 1; a connection that has sent more than 2 MB is reset.
+  const server = createServer((socket) => {
+    const decoder = new PacketDecoder({ protocolVersion: 5, maxPacketSize: 1 << 20 });
+    let bytes = 0;
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > 2_000_000) return void socket.resetAndDestroy();
+      decoder.write(chunk, (p) => {
+        if (p.type === 'connect') socket.write(encodePacket({ type: 'connack', sessionPresent: false, reasonCode: 0 }, 5));
+        else if (p.type === 'publish' && p.qos === 1) socket.write(encodePacket({ type: 'puback', packetId: p.packetId!, reasonCode: 0 }, 5));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const r = await runLab({ url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, modes: ['plain'], quick: true, rtts: [0] });
+    assert.match(r.results[0]?.skipped ?? '', /closed the connection during the throughput run|closed the connection/);
+  } finally {
+    server.close();
+  }
 });

@@ -31,7 +31,8 @@ const usage = (msg: string): MoatError => new MoatError('MOAT_ERR_CONFIG', msg);
 
 export function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
+  // Number('') is 0: an empty value (`--rtt 50,`, `-k ''`) must not pass for zero.
+  const n = value.trim() === '' ? NaN : Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw usage(`${name} must be an integer from ${min} to ${max}, not "${value}"`);
   return n;
 }

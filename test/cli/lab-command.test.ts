@@ -109,10 +109,11 @@ test('usage errors exit 2 with MOAT_ERR_CONFIG before anything runs', async () =
     ['lab', '--modes', 'tls14-full'], ['lab', '--keys', 'dsa'], ['lab', '--repeat', '0'], ['lab', '--rtt', '0,x'],
     ['lab', '--cafile', 'ca.crt'], ['lab', '--url', 'http://x'], ['lab', '--url', 'mqtt://127.0.0.1:1', '--insecure'],
     ['lab', '--url', 'mqtts://127.0.0.1:1', '--psk', 'zz', '--psk-identity', 'a'], ['lab', '--bogus'], ['lab', 'frobnicate'],
-    ['lab', '--url', 'mqtt://alice:s3cret@127.0.0.1:1'], ['lab', '--rtt', '0,10001'], ['lab', '-u', 'alice', '-P', 's3cret'],
+    ['lab', '--url', 'mqtt://alice:s3cret@127.0.0.1:1'], ['lab', '--rtt', '0,10001'], ['lab', '--rtt', '50,'], ['lab', '--rtt', ','], ['lab', '-u', 'alice', '-P', 's3cret'],
     ['lab', '--url', 'ws://127.0.0.1:1'], ['lab', '--url', 'mqtts://127.0.0.1:1', '-P', 's3cret', '--cert', 'only-cert.pem'],
     ['lab', 'recommend', '--ram-kb', '64', '--cpu-mhz', '80', '--rtt-ms', '50', '--reconnects-per-day', '1', '--msgs-per-day', '1', '--payload-bytes', '1', '--report', 'incomplete-report.json'],
     ['lab', 'recommend', '--ram-kb', '64'],
+    ['lab', 'recommend', '--ram-kb', '64', '--cpu-mhz', '80', '--rtt-ms', '', '--reconnects-per-day', '1', '--msgs-per-day', '1', '--payload-bytes', '1', '--report', 'x'],
     ['lab', 'recommend', '--ram-kb', '64', '--cpu-mhz', '80', '--rtt-ms', '50', '--reconnects-per-day', '1', '--msgs-per-day', '1', '--payload-bytes', '1', '--report', 'not-a-report.json'],
     ['lab', 'recommend', '--ram-kb', '64', '--cpu-mhz', '80', '--rtt-ms', '50', '--reconnects-per-day', '1', '--msgs-per-day', '1', '--payload-bytes', '1', '--qos', '2', '--report', 'x'],
   ];

@@ -82,7 +82,7 @@ export function labPlan(quick: boolean, repeat?: number): LabPlan {
   const r = repeat ?? (quick ? 2 : 5);
   if (!Number.isInteger(r) || r < 1) throw new MoatError('MOAT_ERR_CONFIG', `repeat must be a whole number ≥ 1 (got ${String(repeat)})`);
   return quick
-    ? { repeat: r, delayedSetups: 2, cpuBatch: 8, memConnections: 200, memRepeat: 1, memAllKeys: false, throughputMs: 100, throughputRepeat: 2, delayedParallel: 17 }
+    ? { repeat: r, delayedSetups: 2, cpuBatch: 8, memConnections: 200, memRepeat: 1, memAllKeys: false, throughputMs: 100, throughputRepeat: 1, delayedParallel: 17 }
     : { repeat: r, delayedSetups: r, cpuBatch: 20, memConnections: 200, memRepeat: Math.min(r, 3), memAllKeys: true, throughputMs: 1000, throughputRepeat: Math.min(r, 3), delayedParallel: 4 };
 }
 

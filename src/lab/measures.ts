@@ -201,11 +201,11 @@ export async function measureThroughput(c: LabCase, target: Target, ref: Session
   const rates: number[] = [];
   const packet = publishPacket(BULK_PAYLOAD, 0);
   let fenceId = 0;
-  /** QoS 0 messages for `ms` (or `count` of them), then a QoS 1 fence acknowledged: the messages sent. */
-  const burst = async (conn: OpenConnection, ms: number, count = Infinity): Promise<number> => {
+  /** QoS 0 messages for `ms`, then a QoS 1 fence acknowledged: the messages sent. */
+  const burst = async (conn: OpenConnection, ms: number): Promise<number> => {
     const t0 = performance.now();
     let sent = 0;
-    while (performance.now() - t0 < ms && sent < count) {
+    while (performance.now() - t0 < ms) {
       sent++;
       if (!conn.stream.write(packet)) await drainOf(conn);
     }

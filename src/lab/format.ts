@@ -103,7 +103,7 @@ function ticketLifetimes(report: LabReport): string {
   // The value most rows share, then the rows that differ (a PSK handshake's tickets, say).
   const [common, ...others] = [...byValue].sort((a, b) => b[1].length - a[1].length);
   const text = `${grouped(common![0])} s${others.map(([v, rows]) => `; ${rows.map(rowLabel).join(', ')}: ${grouped(v)} s`).join('')}`;
-  return ` Session tickets announced valid for ${text} (the broker's sessionTimeout): a device that reconnects less often cannot resume.`;
+  return ` Session tickets announced valid for ${text} (the broker's sessionTimeout): no resumption past it, counted from the full handshake when a resumption brings no new ticket.`;
 }
 
 /** The spread of every repeated measurement: min–max, and n. */
